@@ -16,7 +16,33 @@ strings) so Airflow can pass them between tasks through XCom.
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+import time
+import uuid
 from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from . import settings
+from .feeds import FEEDS
+from .landing import Delivery, LandingError, discover
+from .load import FeedOutcome, Loader
+from .manifest import parse_report_date, read_manifest
+from .states import get_state, registry
+from .warehouse import Warehouse, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _day(value: str | date) -> date:
+    if isinstance(value, date):
+        return value
+    parsed = parse_report_date(str(value))
+    if parsed is None:
+        raise ValueError(f"bad report date {value!r}: expected YYYY-MM-DD")
+    return parsed
 
 
 def discover_deliveries(state_code: str, report_date: str | date, landing: str | None = None) -> list[dict]:
@@ -25,7 +51,25 @@ def discover_deliveries(state_code: str, report_date: str | date, landing: str |
     Each item: {"state": "UP", "report_date": "2026-01-06", "path": "...", "manifest_sha256": "..."}.
     Reads only the landing zone.
     """
-    raise NotImplementedError
+    state = get_state(state_code)
+    found, notes = discover(state, Path(landing or settings.landing_dir()), _day(report_date))
+    for note in notes:
+        log.info("%s", note)
+    return [d.to_dict() for d in found]
+
+
+def _process_delivery(loader: Loader, delivery: Delivery) -> list[FeedOutcome]:
+    from .archive import archive_manifest
+
+    folder = Path(delivery.path)
+    day = _day(delivery.report_date)
+    manifest = read_manifest(folder, loader.state.code, delivery.report_date)
+    archive_manifest(manifest.path, loader.archive_root, loader.state.code, delivery.report_date, manifest.sha256)
+    outcomes = []
+    feeds = [f for f in FEEDS if f in manifest.entries] or (list(FEEDS) if manifest.problem else [])
+    for feed in feeds:
+        outcomes.append(loader.process_feed(manifest, day, feed, manifest.entries.get(feed)))
+    return outcomes
 
 
 def ingest_deliveries(
@@ -34,6 +78,7 @@ def ingest_deliveries(
     deliveries: list[dict] | None = None,
     landing: str | None = None,
     warehouse: str | None = None,
+    run_id: str | None = None,
 ) -> dict:
     """Process every new or changed delivery of the state up to report_date, oldest first.
 
@@ -41,29 +86,139 @@ def ingest_deliveries(
     Returns a summary: {"state", "report_date", "feeds": [{"report_date", "feed", "status",
     "reason", "rows_received", "rows_loaded", "rows_quarantined", "rows_duplicate", ...}]}.
     """
-    raise NotImplementedError
+    state = get_state(state_code)
+    day = _day(report_date)
+    if deliveries is None:
+        deliveries = discover_deliveries(state.code, day, landing)
+    items = sorted((Delivery(**d) for d in deliveries), key=lambda d: d.report_date)
+    wh = Warehouse(warehouse)
+    started = time.monotonic()
+    outcomes: list[FeedOutcome] = []
+    with wh.connect() as conn:
+        loader = Loader(wh, conn, state, run_id=run_id)
+        try:
+            for delivery in items:
+                if _day(delivery.report_date) > day:
+                    continue
+                outcomes.extend(_process_delivery(loader, delivery))
+        finally:
+            loader.close()
+    processed = [o for o in outcomes if o.status != "unchanged"]
+    return {
+        "state": state.code,
+        "report_date": day.isoformat(),
+        "deliveries_seen": len(items),
+        "feeds": [o.to_dict() for o in processed],
+        "unchanged": len(outcomes) - len(processed),
+        "rows_received": sum(o.rows_received or 0 for o in processed),
+        "seconds": round(time.monotonic() - started, 3),
+        "lines": [o.line() for o in processed],
+    }
 
 
 def retry_held_rows(state_code: str, report_date: str | date, warehouse: str | None = None) -> dict:
     """Load the state's held unknown_user rows whose user is now registered. Returns counts."""
-    raise NotImplementedError
+    state = get_state(state_code)
+    day = _day(report_date)
+    wh = Warehouse(warehouse)
+    with wh.connect() as conn:
+        loader = Loader(wh, conn, state)
+        released = loader.release_held(day)
+        with conn.begin():
+            still = conn.execute(
+                sa.text("SELECT count(*) FROM quarantine.held_completion WHERE state_code = :s"), {"s": state.code}
+            ).scalar()
+    return {"state": state.code, "report_date": day.isoformat(), "released": released, "still_held": int(still)}
 
 
-def finish_state_night(state_code: str, report_date: str | date, warehouse: str | None = None) -> dict:
+def finish_state_night(
+    state_code: str, report_date: str | date, warehouse: str | None = None, run_id: str | None = None
+) -> dict:
     """Record that the state's night for report_date finished (read by states_ready)."""
-    raise NotImplementedError
+    state = get_state(state_code)
+    day = _day(report_date)
+    wh = Warehouse(warehouse)
+    with wh.begin() as conn:
+        conn.execute(
+            sa.text("DELETE FROM ops.state_night WHERE state_code = :s AND report_date = :d"), {"s": state.code, "d": day}
+        )
+        conn.execute(
+            sa.text("INSERT INTO ops.state_night (state_code, report_date, run_id, finished_at) VALUES (:s, :d, :r, :t)"),
+            {"s": state.code, "d": day, "r": run_id, "t": utcnow()},
+        )
+    return {"state": state.code, "report_date": day.isoformat(), "finished": True}
 
 
 def states_ready(report_date: str | date, warehouse: str | None = None) -> dict:
     """{"ready": [codes that finished a night for a date >= report_date], "waiting": [...]}."""
-    raise NotImplementedError
+    day = _day(report_date)
+    wh = Warehouse(warehouse)
+    with wh.begin() as conn:
+        done = {
+            r[0]
+            for r in conn.execute(
+                sa.text("SELECT DISTINCT state_code FROM ops.state_night WHERE report_date >= :d"), {"d": day}
+            )
+        }
+    codes = list(registry())
+    return {
+        "report_date": day.isoformat(),
+        "ready": [c for c in codes if c in done],
+        "waiting": [c for c in codes if c not in done],
+    }
 
 
 def national_rollup(report_date: str | date, warehouse: str | None = None) -> dict:
     """Write all mart tables for report_date in one transaction per date, plus every
     already-rolled-up later date that deliveries accepted since then changed.
     Returns {"report_date", "dates_computed": [...], "states_reporting", "states_stale", ...}."""
-    raise NotImplementedError
+    from .rollup import national_rollup as _rollup
+
+    return _rollup(Warehouse(warehouse), _day(report_date))
+
+
+def run_night(
+    report_date: str | date,
+    states: list[str] | None = None,
+    landing: str | None = None,
+    warehouse: str | None = None,
+    out=sys.stdout,
+) -> dict:
+    """What the DAGs do for a date, headless: each state's night, then the rollup."""
+    day = _day(report_date)
+    landing_root = Path(landing or settings.landing_dir())
+    if not landing_root.is_dir():
+        raise LandingError(f"landing zone {landing_root} does not exist")
+    codes = [get_state(c).code for c in states] if states else list(registry())
+    run_id = f"cli-{day.isoformat()}-{uuid.uuid4().hex[:8]}"
+    wh_url = warehouse or settings.warehouse_url()
+    Warehouse(wh_url).describe()
+    with Warehouse(wh_url).connect():
+        pass  # reach and migrate the warehouse before any state's work
+    started = time.monotonic()
+    summary = {"report_date": day.isoformat(), "states": {}, "rows_received": 0}
+    for code in codes:
+        deliveries = discover_deliveries(code, day, str(landing_root))
+        result = ingest_deliveries(code, day, deliveries, str(landing_root), wh_url, run_id=run_id)
+        held = retry_held_rows(code, day, wh_url)
+        finish_state_night(code, day, wh_url, run_id=run_id)
+        summary["states"][code] = {"ingest": result, "held": held}
+        summary["rows_received"] += result["rows_received"]
+        for line in result["lines"]:
+            print(line, file=out)
+        if held["released"]:
+            print(f"{code}: {held['released']} held unknown_user rows loaded, {held['still_held']} still held", file=out)
+    summary["rollup"] = national_rollup(day, wh_url)
+    summary["seconds"] = round(time.monotonic() - started, 3)
+    r = summary["rollup"]
+    print(
+        f"rollup {day}: {r['states_reporting']}/{r['states_total']} states reporting, {r['states_stale']} stale, "
+        f"{r['registered_users']} registered users, {r['course_completions']} completions, "
+        f"{r['learning_hours']} learning hours (dates computed: {', '.join(r['dates_computed'])}); "
+        f"{summary['rows_received']} rows in {summary['seconds']}s",
+        file=out,
+    )
+    return summary
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -76,4 +231,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    run_night(args.date, args.state, args.landing, args.warehouse)
+    return 0

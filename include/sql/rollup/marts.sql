@@ -1,0 +1,179 @@
+-- The mart rows of :report_date, replaced inside the caller's transaction so a
+-- reader sees the old rows or the new ones, never a mix.
+-- Rounding is done on integers so DuckDB and PostgreSQL agree to the digit:
+-- hours to 2 decimals and shares to 6, half up.
+DELETE FROM mart.state_summary WHERE report_date = :report_date;
+DELETE FROM mart.national_summary WHERE report_date = :report_date;
+DELETE FROM mart.department_summary WHERE report_date = :report_date;
+DELETE FROM mart.feed_status WHERE report_date = :report_date;
+DELETE FROM mart.quarantine_summary WHERE report_date = :report_date;
+
+DROP TABLE IF EXISTS r_state;
+DROP TABLE IF EXISTS r_nat;
+
+CREATE TEMP TABLE r_state AS
+SELECT s.state_code, s.state_name,
+       ld.last_delivery_date,
+       COALESCE(u.registered_users, 0) AS registered_users,
+       COALESCE(u.users_with_completion, 0) AS users_with_completion,
+       COALESCE(u.users_with_3plus, 0) AS users_with_3plus,
+       COALESCE(u.registrations_ytd, 0) AS registrations_ytd,
+       COALESCE(c.course_enrolments, 0) AS course_enrolments,
+       COALESCE(c.course_completions, 0) AS course_completions,
+       COALESCE(c.completed_seconds, 0) AS completed_seconds,
+       COALESCE(c.certificates_issued, 0) AS certificates_issued,
+       COALESCE(c.completions_ytd, 0) AS completions_ytd
+FROM r_states AS s
+LEFT JOIN (
+    SELECT state_code, MAX(report_date) AS last_delivery_date
+    FROM core.feed_version WHERE report_date <= :report_date GROUP BY state_code
+) AS ld ON ld.state_code = s.state_code
+LEFT JOIN (
+    SELECT state_code,
+           COUNT(*) AS registered_users,
+           SUM(CASE WHEN courses_completed >= 1 THEN 1 ELSE 0 END) AS users_with_completion,
+           SUM(CASE WHEN courses_completed >= 3 THEN 1 ELSE 0 END) AS users_with_3plus,
+           SUM(CASE WHEN registration_date BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END) AS registrations_ytd
+    FROM r_user GROUP BY state_code
+) AS u ON u.state_code = s.state_code
+LEFT JOIN (
+    SELECT state_code,
+           COUNT(*) AS course_enrolments,
+           SUM(CASE WHEN status = 'Completed' THEN 1 ELSE 0 END) AS course_completions,
+           SUM(CASE WHEN status = 'Completed' THEN duration_seconds ELSE 0 END) AS completed_seconds,
+           SUM(CASE WHEN status = 'Completed' AND certificate_generated THEN 1 ELSE 0 END) AS certificates_issued,
+           SUM(CASE WHEN status = 'Completed' AND completed_on BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END)
+               AS completions_ytd
+    FROM r_compl GROUP BY state_code
+) AS c ON c.state_code = s.state_code;
+
+-- National: each person once (completions pooled across the states that
+-- register them); each key once, the later report date winning, then the
+-- lower state code.
+CREATE TEMP TABLE r_nat AS
+SELECT p.registered_users, p.users_with_completion, p.users_with_3plus, p.registrations_ytd,
+       k.course_enrolments, k.course_completions, k.completed_seconds, k.certificates_issued, k.completions_ytd
+FROM (
+    SELECT COUNT(*) AS registered_users,
+           COALESCE(SUM(CASE WHEN pc.courses >= 1 THEN 1 ELSE 0 END), 0) AS users_with_completion,
+           COALESCE(SUM(CASE WHEN pc.courses >= 3 THEN 1 ELSE 0 END), 0) AS users_with_3plus,
+           COALESCE(SUM(CASE WHEN pr.registration_date BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END), 0)
+               AS registrations_ytd
+    FROM (
+        SELECT user_id, registration_date,
+               ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY report_date DESC, state_code ASC) AS rn
+        FROM r_enrol
+    ) AS pr
+    LEFT JOIN (
+        SELECT user_id, COUNT(DISTINCT content_id) AS courses
+        FROM r_compl WHERE status = 'Completed' GROUP BY user_id
+    ) AS pc ON pc.user_id = pr.user_id
+    WHERE pr.rn = 1
+) AS p
+CROSS JOIN (
+    SELECT COUNT(*) AS course_enrolments,
+           COALESCE(SUM(CASE WHEN status = 'Completed' THEN 1 ELSE 0 END), 0) AS course_completions,
+           COALESCE(SUM(CASE WHEN status = 'Completed' THEN duration_seconds ELSE 0 END), 0) AS completed_seconds,
+           COALESCE(SUM(CASE WHEN status = 'Completed' AND certificate_generated THEN 1 ELSE 0 END), 0)
+               AS certificates_issued,
+           COALESCE(SUM(CASE WHEN status = 'Completed' AND completed_on BETWEEN :year_start AND :year_end
+                             THEN 1 ELSE 0 END), 0) AS completions_ytd
+    FROM (
+        SELECT status, duration_seconds, certificate_generated, completed_on,
+               ROW_NUMBER() OVER (PARTITION BY user_id, content_id, batch_id
+                                  ORDER BY report_date DESC, state_code ASC) AS rn
+        FROM r_compl
+    ) AS kv
+    WHERE kv.rn = 1
+) AS k;
+
+INSERT INTO mart.state_summary (
+    report_date, state_code, state_name, last_delivery_date, is_stale, registered_users, users_with_completion,
+    users_with_3plus_completions, users_with_fewer_than_3_completions, users_without_completion,
+    course_enrolments, course_completions, learning_hours, certificates_issued, registrations_ytd,
+    completions_ytd, share_of_national_registrations_ytd, share_of_national_completions_ytd)
+SELECT :report_date, s.state_code, s.state_name, s.last_delivery_date,
+       (s.last_delivery_date IS NULL OR s.last_delivery_date < :report_date),
+       s.registered_users, s.users_with_completion, s.users_with_3plus,
+       s.registered_users - s.users_with_3plus, s.registered_users - s.users_with_completion,
+       s.course_enrolments, s.course_completions,
+       CAST(FLOOR((s.completed_seconds * 100 + 1800) / 3600.0) / 100.0 AS NUMERIC(18,2)),
+       s.certificates_issued, s.registrations_ytd, s.completions_ytd,
+       CASE WHEN n.registrations_ytd > 0 THEN
+            CAST(FLOOR((s.registrations_ytd * 2000000.0 + n.registrations_ytd) / (2.0 * n.registrations_ytd))
+                 / 1000000.0 AS NUMERIC(12,6)) END,
+       CASE WHEN n.completions_ytd > 0 THEN
+            CAST(FLOOR((s.completions_ytd * 2000000.0 + n.completions_ytd) / (2.0 * n.completions_ytd))
+                 / 1000000.0 AS NUMERIC(12,6)) END
+FROM r_state AS s CROSS JOIN r_nat AS n;
+
+INSERT INTO mart.national_summary (
+    report_date, states_total, states_reporting, states_stale, registered_users, users_with_completion,
+    users_with_3plus_completions, users_without_completion, course_enrolments, course_completions,
+    learning_hours, certificates_issued, registrations_ytd, completions_ytd)
+SELECT :report_date, st.states_total, st.states_reporting, st.states_total - st.states_reporting,
+       n.registered_users, n.users_with_completion, n.users_with_3plus,
+       n.registered_users - n.users_with_completion, n.course_enrolments, n.course_completions,
+       CAST(FLOOR((n.completed_seconds * 100 + 1800) / 3600.0) / 100.0 AS NUMERIC(18,2)),
+       n.certificates_issued, n.registrations_ytd, n.completions_ytd
+FROM r_nat AS n
+CROSS JOIN (
+    SELECT COUNT(*) AS states_total,
+           SUM(CASE WHEN last_delivery_date = :report_date THEN 1 ELSE 0 END) AS states_reporting
+    FROM r_state
+) AS st;
+
+INSERT INTO mart.department_summary (
+    report_date, state_code, department, registered_users, users_with_completion, users_with_3plus_completions,
+    users_with_fewer_than_3_completions, users_without_completion, course_completions, learning_hours,
+    certificates_issued)
+SELECT :report_date, u.state_code, u.department, u.registered_users, u.users_with_completion, u.users_with_3plus,
+       u.registered_users - u.users_with_3plus, u.registered_users - u.users_with_completion,
+       COALESCE(c.course_completions, 0),
+       CAST(FLOOR((COALESCE(c.completed_seconds, 0) * 100 + 1800) / 3600.0) / 100.0 AS NUMERIC(18,2)),
+       COALESCE(c.certificates_issued, 0)
+FROM (
+    SELECT state_code, department, COUNT(*) AS registered_users,
+           SUM(CASE WHEN courses_completed >= 1 THEN 1 ELSE 0 END) AS users_with_completion,
+           SUM(CASE WHEN courses_completed >= 3 THEN 1 ELSE 0 END) AS users_with_3plus
+    FROM r_user GROUP BY state_code, department
+) AS u
+LEFT JOIN (
+    SELECT e.state_code, e.department,
+           SUM(CASE WHEN c.status = 'Completed' THEN 1 ELSE 0 END) AS course_completions,
+           SUM(CASE WHEN c.status = 'Completed' THEN c.duration_seconds ELSE 0 END) AS completed_seconds,
+           SUM(CASE WHEN c.status = 'Completed' AND c.certificate_generated THEN 1 ELSE 0 END) AS certificates_issued
+    FROM r_compl AS c JOIN r_user AS e ON e.state_code = c.state_code AND e.user_id = c.user_id
+    GROUP BY e.state_code, e.department
+) AS c ON c.state_code = u.state_code AND c.department = u.department;
+
+-- Feed status: the latest processing of each feed delivered for the date.
+INSERT INTO mart.feed_status (
+    report_date, state_code, feed, status, reason, rows_received, rows_loaded, rows_quarantined, rows_duplicate,
+    detail, load_id)
+SELECT :report_date, s.state_code, f.feed, COALESCE(l.status, 'missing'), l.reason, l.rows_received,
+       l.rows_loaded, l.rows_quarantined, l.rows_duplicate, l.detail, l.load_id
+FROM r_states AS s
+CROSS JOIN (SELECT 'enrolment' AS feed UNION ALL SELECT 'completion') AS f
+LEFT JOIN (
+    SELECT state_code, feed, status, reason, rows_received, rows_loaded, rows_quarantined, rows_duplicate,
+           detail, load_id,
+           ROW_NUMBER() OVER (PARTITION BY state_code, feed ORDER BY load_id DESC) AS rn
+    FROM ops.feed_load WHERE report_date = :report_date
+) AS l ON l.state_code = s.state_code AND l.feed = f.feed AND l.rn = 1;
+
+-- Rows of the date's deliveries now in quarantine (released held rows left).
+INSERT INTO mart.quarantine_summary (report_date, state_code, feed, reason, rows)
+SELECT :report_date, q.state_code, q.feed, q.reason, COUNT(*)
+FROM quarantine.row AS q
+JOIN core.feed_version AS fv
+  ON fv.state_code = q.state_code AND fv.feed = q.feed AND fv.report_date = q.report_date AND fv.load_id = q.load_id
+WHERE q.report_date = :report_date AND q.released_load_id IS NULL
+GROUP BY q.state_code, q.feed, q.reason;
+
+DROP TABLE r_state;
+DROP TABLE r_nat;
+DROP TABLE r_snap;
+DROP TABLE r_enrol;
+DROP TABLE r_compl;
+DROP TABLE r_user;

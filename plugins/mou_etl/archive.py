@@ -1,0 +1,62 @@
+"""The archive: every file processed, kept unchanged and addressed by its sha256.
+
+Copying and hashing happen in one pass over the file. Manifests are archived
+too, under the state and date with their processing sequence, so that the
+warehouse can be rebuilt from the archive alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Archived:
+    sha256: str
+    size: int
+    path: Path
+
+
+def object_path(root: Path, sha256: str) -> Path:
+    return Path(root) / "objects" / sha256[:2] / sha256
+
+
+def archive_file(source: Path, root: Path) -> Archived:
+    """Copy source into the archive under its sha256 (once); return the hash."""
+    root = Path(root)
+    tmp_dir = root / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    tmp = tmp_dir / f"{os.getpid()}-{source.name}.part"
+    with open(source, "rb") as src, open(tmp, "wb") as dst:
+        while True:
+            block = src.read(CHUNK)
+            if not block:
+                break
+            digest.update(block)
+            dst.write(block)
+            size += len(block)
+    sha = digest.hexdigest()
+    final = object_path(root, sha)
+    if final.exists():
+        tmp.unlink()
+    else:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+    return Archived(sha256=sha, size=size, path=final)
+
+
+def archive_manifest(source: Path, root: Path, state: str, report_date: str, sha256: str) -> Path:
+    """Keep the manifest under manifests/<STATE>/<DATE>/<sha256>.json."""
+    dest = Path(root) / "manifests" / state / report_date / f"{sha256}.json"
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+    return dest

@@ -1,0 +1,267 @@
+"""Loading one feed of one delivery into the warehouse, or rejecting it.
+
+For each feed: archive the file (hashing it in the same pass), check it against
+the manifest, stage it (``stage.py``), apply the feed rules, then either accept
+it (one transaction: replace that report date's rows, store quarantined and
+held rows, audit) or reject it (audit only; the previous data stays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import archive, settings, sql
+from .feeds import file_format
+from .manifest import FileEntry, Manifest
+from .stage import FeedRejected, StageResult, drop_staged, stage_file
+from .states import State
+from .warehouse import Warehouse, execute_file, raw_duckdb, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedOutcome:
+    state: str
+    report_date: str
+    feed: str
+    status: str                    # loaded | loaded_with_quarantine | rejected | unchanged
+    reason: str | None = None
+    detail: str | None = None
+    file_name: str | None = None
+    rows_received: int | None = None
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    load_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        if self.status == "rejected":
+            return f"{self.state} {self.report_date} {self.feed}: REJECTED {self.reason}: {self.detail}"
+        if self.status == "unchanged":
+            return f"{self.state} {self.report_date} {self.feed}: unchanged since last processed, skipped"
+        return (
+            f"{self.state} {self.report_date} {self.feed}: {self.status}, {self.rows_received} rows received, "
+            f"{self.rows_loaded} loaded, {self.rows_quarantined} quarantined, {self.rows_duplicate} duplicate"
+        )
+
+
+def sql_literal(value: str | date) -> str:
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def registered_users_query(state_code: str, report_date: date) -> str:
+    return sql.read("load/registered_users.sql").format(
+        state=sql_literal(state_code), report_date=sql_literal(report_date)
+    )
+
+
+class Loader:
+    """Loads feeds of one state through one warehouse connection."""
+
+    def __init__(self, wh: Warehouse, conn: Connection, state: State, run_id: str | None = None):
+        self.wh, self.conn, self.state = wh, conn, state
+        self.run_id = run_id or f"manual-{uuid.uuid4().hex[:12]}"
+        self.archive_root = settings.archive_dir()
+        self._scratch = None
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def staging_db(self):
+        """The DuckDB connection that stages files: the warehouse itself when it is DuckDB."""
+        if self.wh.is_duckdb:
+            return raw_duckdb(self.conn)
+        if self._scratch is None:
+            from .transfer import scratch_duckdb
+
+            self._scratch = scratch_duckdb()
+        return self._scratch
+
+    def close(self) -> None:
+        if self._scratch is not None:
+            self._scratch.close()
+            self._scratch = None
+
+    def _registered_sql(self, report_date: date) -> str:
+        query = registered_users_query(self.state.code, report_date)
+        if self.wh.is_duckdb:
+            return query
+        from .transfer import pull_query
+
+        pull_query(self.conn, self.staging_db(), query, "wh_registered_users")
+        return "SELECT user_id FROM wh_registered_users"
+
+    def _last_load(self, report_date: date, feed: str):
+        with self.conn.begin():
+            return self.conn.execute(
+                sa.text(
+                    "SELECT fingerprint, file_size, file_mtime_ns, file_sha256 FROM ops.feed_load "
+                    "WHERE state_code = :s AND report_date = :d AND feed = :f ORDER BY load_id DESC LIMIT 1"
+                ),
+                {"s": self.state.code, "d": report_date, "f": feed},
+            ).first()
+
+    def _previous_snapshot_rows(self, report_date: date, feed: str) -> int | None:
+        with self.conn.begin():
+            return self.conn.execute(
+                sa.text(
+                    "SELECT rows_received FROM core.feed_version WHERE state_code = :s AND feed = :f "
+                    "AND mode = 'snapshot' AND report_date < :d ORDER BY report_date DESC LIMIT 1"
+                ),
+                {"s": self.state.code, "d": report_date, "f": feed},
+            ).scalar()
+
+    # -- one feed --------------------------------------------------------------------
+
+    def process_feed(self, manifest: Manifest, report_date: date, feed: str, entry: FileEntry | None) -> FeedOutcome:
+        folder = manifest.path.parent
+        started = utcnow()
+        out = FeedOutcome(self.state.code, report_date.isoformat(), feed, "rejected")
+        name = entry.name if entry else None
+        path = folder / name if name and not entry.problem else None
+        out.file_name = str(path) if path else (str(folder / name) if name else str(manifest.path))
+        file_sha = size = mtime = archived = None
+        if path is not None and path.is_file():
+            st = path.stat()
+            size, mtime = st.st_size, st.st_mtime_ns
+            last = self._last_load(report_date, feed)
+            if last is not None and last.file_size == size and last.file_mtime_ns == mtime:
+                fingerprint = self._fingerprint(manifest, entry, last.file_sha256)
+                if fingerprint == last.fingerprint:
+                    out.status = "unchanged"
+                    return out
+            arch = archive.archive_file(path, self.archive_root)
+            file_sha, archived = arch.sha256, str(arch.path)
+        fingerprint = self._fingerprint(manifest, entry, file_sha)
+        last = self._last_load(report_date, feed)
+        if last is not None and last.fingerprint == fingerprint:
+            out.status = "unchanged"
+            return out
+        record = dict(
+            fingerprint=fingerprint, manifest_sha256=manifest.sha256, file_name=out.file_name,
+            file_sha256=file_sha, archive_path=archived, file_size=size, file_mtime_ns=mtime,
+            mode=manifest.mode, started_at=started,
+        )
+        try:
+            staged = self._check_and_stage(manifest, report_date, feed, entry, path, file_sha)
+        except FeedRejected as rej:
+            out.reason, out.detail, out.rows_received = rej.code, rej.detail, rej.rows_received
+            drop_staged(self.staging_db(), feed)
+            self._record(out, report_date, record)
+            log.info("%s", out.line())
+            return out
+        out.rows_received = staged.rows_received
+        out.rows_loaded, out.rows_quarantined, out.rows_duplicate = (
+            staged.rows_loaded, staged.rows_quarantined, staged.rows_duplicate,
+        )
+        out.status = "loaded_with_quarantine" if staged.rows_quarantined else "loaded"
+        self._accept(out, report_date, feed, record, manifest.mode)
+        drop_staged(self.staging_db(), feed)
+        log.info("%s", out.line())
+        return out
+
+    def _fingerprint(self, manifest: Manifest, entry: FileEntry | None, file_sha: str | None) -> str:
+        parts = [manifest.problem or "", manifest.mode or "", entry.fingerprint_source if entry else "", entry.problem or "" if entry else "", file_sha or "absent"]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+    def _check_and_stage(self, manifest, report_date, feed, entry, path, file_sha) -> StageResult:
+        if manifest.problem:
+            raise FeedRejected("manifest_mismatch", manifest.problem)
+        if entry.problem:
+            raise FeedRejected("manifest_mismatch", entry.problem)
+        if path is None or not path.is_file():
+            raise FeedRejected("manifest_mismatch", f"{manifest.path}: names {entry.name!r} for {feed}, but no such file")
+        if file_sha != entry.sha256:
+            raise FeedRejected(
+                "manifest_mismatch",
+                f"{path}: sha256 is {file_sha} but the manifest says {entry.sha256} (changed or cut-off upload?)",
+            )
+        fmt, gz = file_format(entry.name)
+        db = self.staging_db()
+        staged = stage_file(
+            db, feed, path, fmt, gz, report_date, str(path), entry.rows,
+            registered_users_sql=self._registered_sql(report_date) if feed == "completion" else None,
+        )
+        received = staged.rows_received
+        if received and staged.rows_quarantined / received > self.state.bad_row_threshold:
+            top = ", ".join(f"{k} {v}" for k, v in sorted(staged.quarantined.items(), key=lambda kv: -kv[1]))
+            first = db.execute(
+                f"SELECT line_no, reason, detail FROM stgq_{feed} ORDER BY line_no LIMIT 1"
+            ).fetchone()
+            raise FeedRejected(
+                "too_many_bad_rows",
+                f"{path}: {staged.rows_quarantined} of {received} rows "
+                f"({staged.rows_quarantined / received:.1%}) break row rules, over the state's threshold of "
+                f"{self.state.bad_row_threshold:.0%} ({top}); first at line {first[0]}: {first[1]}: {first[2]}",
+                rows_received=received,
+            )
+        if manifest.mode == "snapshot":
+            previous = self._previous_snapshot_rows(report_date, feed)
+            if previous and received < previous / 2:
+                raise FeedRejected(
+                    "volume_drop",
+                    f"{path}: snapshot has {received} rows, fewer than half of the previous accepted snapshot's {previous}",
+                    rows_received=received,
+                )
+        return staged
+
+    def _new_load_id(self) -> int:
+        return int(self.conn.execute(sa.text("SELECT nextval('ops.load_id_seq')")).scalar())
+
+    def _record_params(self, out: FeedOutcome, report_date: date, record: dict) -> dict:
+        return dict(
+            record, load_id=out.load_id, state_code=self.state.code, report_date=report_date, feed=out.feed,
+            status=out.status, reason=out.reason, detail=out.detail, rows_received=out.rows_received,
+            rows_loaded=out.rows_loaded, rows_quarantined=out.rows_quarantined, rows_duplicate=out.rows_duplicate,
+            run_id=self.run_id, finished_at=utcnow(),
+        )
+
+    def _record(self, out: FeedOutcome, report_date: date, record: dict) -> None:
+        with self.conn.begin():
+            out.load_id = self._new_load_id()
+            execute_file(self.conn, "load/record_feed_load.sql", self._record_params(out, report_date, record))
+
+    def _accept(self, out: FeedOutcome, report_date: date, feed: str, record: dict, mode: str) -> None:
+        if not self.wh.is_duckdb:
+            from .transfer import push_staged
+
+            push_staged(self.staging_db(), self.conn, feed)
+        with self.conn.begin():
+            out.load_id = self._new_load_id()
+            params = self._record_params(out, report_date, record)
+            params.update(mode=mode)
+            execute_file(self.conn, f"load/accept_{feed}.sql", params)
+            execute_file(self.conn, "load/accept_common.sql", params, feed=feed)
+            execute_file(self.conn, "load/record_feed_load.sql", params)
+
+    # -- held rows -------------------------------------------------------------------
+
+    def release_held(self, report_date: date) -> int:
+        """Load held unknown_user rows whose user is registered as of report_date."""
+        with self.conn.begin():
+            release_id = self._new_load_id()
+            before = self.conn.execute(
+                sa.text("SELECT count(*) FROM quarantine.held_completion WHERE state_code = :s"), {"s": self.state.code}
+            ).scalar()
+            execute_file(
+                self.conn, "load/release_held.sql",
+                {"state_code": self.state.code, "release_id": release_id, "now": utcnow()},
+                registered=registered_users_query(self.state.code, report_date),
+            )
+            after = self.conn.execute(
+                sa.text("SELECT count(*) FROM quarantine.held_completion WHERE state_code = :s"), {"s": self.state.code}
+            ).scalar()
+        return int(before - after)

@@ -101,7 +101,8 @@ class Loader:
             return query
         from .transfer import pull_query
 
-        pull_query(self.conn, self.staging_db(), query, "wh_registered_users")
+        with self.conn.begin():
+            pull_query(self.conn, self.staging_db(), query, "wh_registered_users")
         return "SELECT user_id FROM wh_registered_users"
 
     def _last_load(self, report_date: date, feed: str):
@@ -235,11 +236,11 @@ class Loader:
             execute_file(self.conn, "load/record_feed_load.sql", self._record_params(out, report_date, record))
 
     def _accept(self, out: FeedOutcome, report_date: date, feed: str, record: dict, mode: str) -> None:
-        if not self.wh.is_duckdb:
-            from .transfer import push_staged
-
-            push_staged(self.staging_db(), self.conn, feed)
         with self.conn.begin():
+            if not self.wh.is_duckdb:
+                from .transfer import push_staged
+
+                push_staged(self.staging_db(), self.conn, feed)
             out.load_id = self._new_load_id()
             params = self._record_params(out, report_date, record)
             params.update(mode=mode)

@@ -1,6 +1,7 @@
 -- Held unknown_user rows of the state whose user is now registered (as of the
 -- night's report date) load with their original report date. The caller fills in
 -- the registered-users query (load/registered_users.sql) for the state and night.
+DROP TABLE IF EXISTS rel_held;
 CREATE TEMP TABLE rel_held AS
 SELECT h.* FROM quarantine.held_completion AS h
 WHERE h.state_code = :state_code AND h.user_id IN ({registered});

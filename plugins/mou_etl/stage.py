@@ -119,7 +119,7 @@ def read_csv_header(path: Path, gz: bool, name: str) -> list[str]:
     return header
 
 
-def _map_columns(feed: Feed, names: list[str], name: str) -> dict[str, list[str]]:
+def _map_columns(feed: Feed, names: list[str]) -> dict[str, list[str]]:
     """canonical column -> source names present in the file (kept columns only)."""
     wanted = set(feed.columns)
     found: dict[str, list[str]] = {}
@@ -127,18 +127,19 @@ def _map_columns(feed: Feed, names: list[str], name: str) -> dict[str, list[str]
         canon = canonical(src)
         if canon in wanted:
             found.setdefault(canon, []).append(src)
-    missing = [feed.display(c) for c in feed.required if c not in found]
-    if missing:
-        raise FeedRejected("missing_columns", f"{name}: required column(s) absent: {', '.join(missing)}")
     return found
 
 
-def _load_csv(db, feed: Feed, path: Path, gz: bool, name: str) -> None:
+def _missing_required(feed: Feed, mapping: dict[str, list[str]]) -> list[str]:
+    return [feed.display(c) for c in feed.required if not mapping.get(c)]
+
+
+def _load_csv(db, feed: Feed, path: Path, gz: bool, name: str) -> list[str]:
     header = read_csv_header(path, gz, name)
     positions: dict[str, list[int]] = {}
     for i, src in enumerate(header):
         positions.setdefault(canonical(src), []).append(i)
-    mapping = _map_columns(feed, header, name)
+    mapping = _map_columns(feed, header)
     for canon, sources in mapping.items():
         if len(sources) > 1:
             raise FeedRejected("unreadable", f"{name}, line 1: columns {', '.join(map(repr, sources))} all mean {feed.display(canon)}")
@@ -160,9 +161,10 @@ def _load_csv(db, feed: Feed, path: Path, gz: bool, name: str) -> None:
         db.execute(f"CREATE OR REPLACE TEMP TABLE raw_{feed.name} AS SELECT {', '.join(select)}, {nl} AS nl FROM {reader}")
     except Exception as exc:
         raise FeedRejected("unreadable", f"{name}: {_duck_error(exc)}") from None
+    return _missing_required(feed, mapping)
 
 
-def _load_jsonl(db, feed: Feed, path: Path, gz: bool, name: str) -> None:
+def _load_jsonl(db, feed: Feed, path: Path, gz: bool, name: str) -> list[str]:
     reader = (
         f"read_json_objects({_lit(str(path))}, format='newline_delimited', compression={'gzip' if gz else 'none'!r},"
         f" maximum_object_size={MAX_FIELD_BYTES})"
@@ -178,11 +180,9 @@ def _load_jsonl(db, feed: Feed, path: Path, gz: bool, name: str) -> None:
     if bad:
         raise FeedRejected("unreadable", f"{name}, line {bad[0]}: not a JSON object")
     count = db.execute(f"SELECT count(*) FROM rawj_{feed.name}").fetchone()[0]
-    if count == 0 and not keys:
-        # An empty JSONL file is zero records; required columns cannot be checked on it.
-        mapping = {c: [] for c in feed.columns}
-    else:
-        mapping = _map_columns(feed, sorted(keys), name)
+    mapping = _map_columns(feed, sorted(keys))
+    # An empty JSONL file is zero records: there is no key to miss.
+    missing = _missing_required(feed, mapping) if count else []
     select = []
     for canon in feed.columns:
         sources = mapping.get(canon) or []
@@ -197,6 +197,7 @@ def _load_jsonl(db, feed: Feed, path: Path, gz: bool, name: str) -> None:
         f"CREATE OR REPLACE TEMP TABLE raw_{feed.name} AS SELECT {', '.join(select)}, 0 AS nl FROM rawj_{feed.name}"
     )
     db.execute(f"DROP TABLE rawj_{feed.name}")
+    return missing
 
 
 def _json_key(key: str) -> str:
@@ -285,9 +286,9 @@ def stage_file(
     for stmt in MACROS:
         db.execute(stmt)
     if fmt == "csv":
-        _load_csv(db, feed, path, gz, display_name)
+        missing = _load_csv(db, feed, path, gz, display_name)
     else:
-        _load_jsonl(db, feed, path, gz, display_name)
+        missing = _load_jsonl(db, feed, path, gz, display_name)
     rows = db.execute(f"SELECT count(*), max(nl) FROM raw_{feed.name}").fetchone()
     received, has_nl = int(rows[0]), bool(rows[1])
     if expected_rows is not None and received != expected_rows:
@@ -295,6 +296,10 @@ def stage_file(
             "manifest_mismatch",
             f"{display_name}: the manifest says {expected_rows} rows but the file has {received} (cut-off upload?)",
             rows_received=received,
+        )
+    if missing:
+        raise FeedRejected(
+            "missing_columns", f"{display_name}: required column(s) absent: {', '.join(missing)}", rows_received=received
         )
     header_lines = 1 if fmt == "csv" else 0
     if has_nl:
@@ -374,12 +379,16 @@ def stage_file(
         FROM chk_{feed.name} WHERE reason IS NULL AND copy_no = 1
         """
     )
+    # The key of a quarantined row, when it has one (a snapshot still holds that key).
+    key_content = "c.v_content_id" if feed.name == "completion" else "''"
+    key_batch = "coalesce(c.v_batch_id, '')" if feed.name == "completion" else "''"
     raw_values = "json_object(" + ", ".join(f"'{feed.display(c)}', r.f_{c}" for c in feed.columns) + ")"
     db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE stgq_{feed.name} AS
         SELECT c.record_no, c.line_no, c.reason, c.detail, c.v_user_id AS user_id,
-               CAST({raw_values} AS VARCHAR) AS raw_values
+               CAST({raw_values} AS VARCHAR) AS raw_values,
+               {key_content} AS key_content_id, {key_batch} AS key_batch_id
         FROM chk_{feed.name} c JOIN (SELECT rowid + 1 AS record_no, * FROM raw_{feed.name}) r USING (record_no)
         WHERE c.reason IS NOT NULL
         """

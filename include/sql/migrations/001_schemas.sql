@@ -95,6 +95,18 @@ CREATE TABLE IF NOT EXISTS core.completion (
     user_rating           DOUBLE PRECISION
 );
 
+-- Keys that an accepted snapshot held only in quarantined rows: the key was
+-- not absent from the snapshot, so it is not removed by it (its last good
+-- version stays current).
+CREATE TABLE IF NOT EXISTS core.snapshot_presence (
+    state_code  TEXT NOT NULL,
+    feed        TEXT NOT NULL,
+    report_date DATE NOT NULL,
+    user_id     TEXT NOT NULL,
+    content_id  TEXT NOT NULL,   -- '' for enrolment
+    batch_id    TEXT NOT NULL    -- '' for enrolment
+);
+
 -- Every quarantined row: reason, delivery, line, and the raw values without
 -- personal data (JSON text). released_load_id is set when a held unknown_user
 -- row later loads.

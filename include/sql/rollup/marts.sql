@@ -47,9 +47,20 @@ LEFT JOIN (
     FROM r_compl GROUP BY state_code
 ) AS c ON c.state_code = s.state_code;
 
--- National: each person once (completions pooled across the states that
--- register them); each key once, the later report date winning, then the
--- lower state code.
+-- National: each key once, the later report date winning, then the lower
+-- state code; each person once, with the courses they completed among those
+-- keys (pooled across the states that register them).
+DROP TABLE IF EXISTS r_key;
+CREATE TEMP TABLE r_key AS
+SELECT user_id, content_id, status, duration_seconds, certificate_generated, completed_on
+FROM (
+    SELECT user_id, content_id, status, duration_seconds, certificate_generated, completed_on,
+           ROW_NUMBER() OVER (PARTITION BY user_id, content_id, batch_id
+                              ORDER BY report_date DESC, state_code ASC) AS rn
+    FROM r_compl
+) AS kv
+WHERE kv.rn = 1;
+
 CREATE TEMP TABLE r_nat AS
 SELECT p.registered_users, p.users_with_completion, p.users_with_3plus, p.registrations_ytd,
        k.course_enrolments, k.course_completions, k.completed_seconds, k.certificates_issued, k.completions_ytd
@@ -66,7 +77,7 @@ FROM (
     ) AS pr
     LEFT JOIN (
         SELECT user_id, COUNT(DISTINCT content_id) AS courses
-        FROM r_compl WHERE status = 'Completed' GROUP BY user_id
+        FROM r_key WHERE status = 'Completed' GROUP BY user_id
     ) AS pc ON pc.user_id = pr.user_id
     WHERE pr.rn = 1
 ) AS p
@@ -78,13 +89,7 @@ CROSS JOIN (
                AS certificates_issued,
            COALESCE(SUM(CASE WHEN status = 'Completed' AND completed_on BETWEEN :year_start AND :year_end
                              THEN 1 ELSE 0 END), 0) AS completions_ytd
-    FROM (
-        SELECT status, duration_seconds, certificate_generated, completed_on,
-               ROW_NUMBER() OVER (PARTITION BY user_id, content_id, batch_id
-                                  ORDER BY report_date DESC, state_code ASC) AS rn
-        FROM r_compl
-    ) AS kv
-    WHERE kv.rn = 1
+    FROM r_key
 ) AS k;
 
 INSERT INTO mart.state_summary (
@@ -99,10 +104,10 @@ SELECT :report_date, s.state_code, s.state_name, s.last_delivery_date,
        s.course_enrolments, s.course_completions,
        CAST(FLOOR((s.completed_seconds * 100 + 1800) / 3600.0) / 100.0 AS NUMERIC(18,2)),
        s.certificates_issued, s.registrations_ytd, s.completions_ytd,
-       CASE WHEN n.registrations_ytd > 0 THEN
+       CASE WHEN n.registrations_ytd > 0 AND s.last_delivery_date IS NOT NULL THEN
             CAST(FLOOR((s.registrations_ytd * 2000000.0 + n.registrations_ytd) / (2.0 * n.registrations_ytd))
                  / 1000000.0 AS NUMERIC(12,6)) END,
-       CASE WHEN n.completions_ytd > 0 THEN
+       CASE WHEN n.completions_ytd > 0 AND s.last_delivery_date IS NOT NULL THEN
             CAST(FLOOR((s.completions_ytd * 2000000.0 + n.completions_ytd) / (2.0 * n.completions_ytd))
                  / 1000000.0 AS NUMERIC(12,6)) END
 FROM r_state AS s CROSS JOIN r_nat AS n;
@@ -152,7 +157,8 @@ INSERT INTO mart.feed_status (
     report_date, state_code, feed, status, reason, rows_received, rows_loaded, rows_quarantined, rows_duplicate,
     detail, load_id)
 SELECT :report_date, s.state_code, f.feed, COALESCE(l.status, 'missing'), l.reason, l.rows_received,
-       l.rows_loaded, l.rows_quarantined, l.rows_duplicate, l.detail, l.load_id
+       COALESCE(l.rows_loaded, 0), COALESCE(l.rows_quarantined, 0), COALESCE(l.rows_duplicate, 0),
+       l.detail, l.load_id
 FROM r_states AS s
 CROSS JOIN (SELECT 'enrolment' AS feed UNION ALL SELECT 'completion') AS f
 LEFT JOIN (
@@ -173,6 +179,8 @@ GROUP BY q.state_code, q.feed, q.reason;
 
 DROP TABLE r_state;
 DROP TABLE r_nat;
+DROP TABLE r_key;
+DROP TABLE r_presence;
 DROP TABLE r_snap;
 DROP TABLE r_enrol;
 DROP TABLE r_compl;

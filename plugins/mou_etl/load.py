@@ -135,10 +135,10 @@ class Loader:
         path = folder / name if name and not entry.problem else None
         out.file_name = str(path) if path else (str(folder / name) if name else str(manifest.path))
         file_sha = size = mtime = archived = None
+        last = self._last_load(report_date, feed)
         if path is not None and path.is_file():
             st = path.stat()
             size, mtime = st.st_size, st.st_mtime_ns
-            last = self._last_load(report_date, feed)
             if last is not None and last.file_size == size and last.file_mtime_ns == mtime:
                 fingerprint = self._fingerprint(manifest, entry, last.file_sha256)
                 if fingerprint == last.fingerprint:
@@ -147,7 +147,6 @@ class Loader:
             arch = archive.archive_file(path, self.archive_root)
             file_sha, archived = arch.sha256, str(arch.path)
         fingerprint = self._fingerprint(manifest, entry, file_sha)
-        last = self._last_load(report_date, feed)
         if last is not None and last.fingerprint == fingerprint:
             out.status = "unchanged"
             return out

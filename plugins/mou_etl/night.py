@@ -20,6 +20,7 @@ import logging
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -34,6 +35,18 @@ from .states import get_state, registry
 from .warehouse import Warehouse, utcnow
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _session(warehouse: str | tuple | None):
+    """(Warehouse, connection): a new one from a URL, or the open pair the
+    headless run passes to every step so it connects once per night."""
+    if isinstance(warehouse, tuple):
+        yield warehouse
+        return
+    wh = Warehouse(warehouse)
+    with wh.connect() as conn:
+        yield wh, conn
 
 
 def _day(value: str | date) -> date:
@@ -91,10 +104,9 @@ def ingest_deliveries(
     if deliveries is None:
         deliveries = discover_deliveries(state.code, day, landing)
     items = sorted((Delivery(**d) for d in deliveries), key=lambda d: d.report_date)
-    wh = Warehouse(warehouse)
     started = time.monotonic()
     outcomes: list[FeedOutcome] = []
-    with wh.connect() as conn:
+    with _session(warehouse) as (wh, conn):
         loader = Loader(wh, conn, state, run_id=run_id)
         try:
             for delivery in items:
@@ -120,8 +132,7 @@ def retry_held_rows(state_code: str, report_date: str | date, warehouse: str | N
     """Load the state's held unknown_user rows whose user is now registered. Returns counts."""
     state = get_state(state_code)
     day = _day(report_date)
-    wh = Warehouse(warehouse)
-    with wh.connect() as conn:
+    with _session(warehouse) as (wh, conn):
         loader = Loader(wh, conn, state)
         released = loader.release_held(day)
         with conn.begin():
@@ -137,8 +148,7 @@ def finish_state_night(
     """Record that the state's night for report_date finished (read by states_ready)."""
     state = get_state(state_code)
     day = _day(report_date)
-    wh = Warehouse(warehouse)
-    with wh.begin() as conn:
+    with _session(warehouse) as (wh, conn), conn.begin():
         conn.execute(
             sa.text("DELETE FROM ops.state_night WHERE state_code = :s AND report_date = :d"), {"s": state.code, "d": day}
         )
@@ -152,8 +162,7 @@ def finish_state_night(
 def states_ready(report_date: str | date, warehouse: str | None = None) -> dict:
     """{"ready": [codes that finished a night for a date >= report_date], "waiting": [...]}."""
     day = _day(report_date)
-    wh = Warehouse(warehouse)
-    with wh.begin() as conn:
+    with _session(warehouse) as (wh, conn), conn.begin():
         done = {
             r[0]
             for r in conn.execute(
@@ -174,7 +183,8 @@ def national_rollup(report_date: str | date, warehouse: str | None = None) -> di
     Returns {"report_date", "dates_computed": [...], "states_reporting", "states_stale", ...}."""
     from .rollup import national_rollup as _rollup
 
-    return _rollup(Warehouse(warehouse), _day(report_date))
+    with _session(warehouse) as (wh, conn):
+        return _rollup(conn, _day(report_date))
 
 
 def run_night(
@@ -191,24 +201,21 @@ def run_night(
         raise LandingError(f"landing zone {landing_root} does not exist")
     codes = [get_state(c).code for c in states] if states else list(registry())
     run_id = f"cli-{day.isoformat()}-{uuid.uuid4().hex[:8]}"
-    wh_url = warehouse or settings.warehouse_url()
-    Warehouse(wh_url).describe()
-    with Warehouse(wh_url).connect():
-        pass  # reach and migrate the warehouse before any state's work
     started = time.monotonic()
     summary = {"report_date": day.isoformat(), "states": {}, "rows_received": 0}
-    for code in codes:
-        deliveries = discover_deliveries(code, day, str(landing_root))
-        result = ingest_deliveries(code, day, deliveries, str(landing_root), wh_url, run_id=run_id)
-        held = retry_held_rows(code, day, wh_url)
-        finish_state_night(code, day, wh_url, run_id=run_id)
-        summary["states"][code] = {"ingest": result, "held": held}
-        summary["rows_received"] += result["rows_received"]
-        for line in result["lines"]:
-            print(line, file=out)
-        if held["released"]:
-            print(f"{code}: {held['released']} held unknown_user rows loaded, {held['still_held']} still held", file=out)
-    summary["rollup"] = national_rollup(day, wh_url)
+    with _session(warehouse) as session:
+        for code in codes:
+            deliveries = discover_deliveries(code, day, str(landing_root))
+            result = ingest_deliveries(code, day, deliveries, str(landing_root), session, run_id=run_id)
+            held = retry_held_rows(code, day, session)
+            finish_state_night(code, day, session, run_id=run_id)
+            summary["states"][code] = {"ingest": result, "held": held}
+            summary["rows_received"] += result["rows_received"]
+            for line in result["lines"]:
+                print(line, file=out)
+            if held["released"]:
+                print(f"{code}: {held['released']} held unknown_user rows loaded, {held['still_held']} still held", file=out)
+        summary["rollup"] = national_rollup(day, session)
     summary["seconds"] = round(time.monotonic() - started, 3)
     r = summary["rollup"]
     print(

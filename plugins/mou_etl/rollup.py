@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .states import registry
-from .warehouse import Warehouse, execute_file, utcnow
+from .warehouse import execute_file, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +55,21 @@ def compute_date(conn: Connection, day: date) -> None:
     )
 
 
-def national_rollup(wh: Warehouse, report_date: date) -> dict:
-    with wh.connect() as conn:
+def national_rollup(conn: Connection, report_date: date) -> dict:
+    with conn.begin():
+        days = dates_to_compute(conn, report_date)
+    for day in days:
         with conn.begin():
-            days = dates_to_compute(conn, report_date)
-        for day in days:
-            with conn.begin():
-                compute_date(conn, day)
-            log.info("rolled up %s", day)
-        with conn.begin():
-            row = conn.execute(
-                sa.text(
-                    "SELECT states_total, states_reporting, states_stale, registered_users, course_completions, "
-                    "learning_hours FROM mart.national_summary WHERE report_date = :d"
-                ),
-                {"d": report_date},
-            ).one()
+            compute_date(conn, day)
+        log.info("rolled up %s", day)
+    with conn.begin():
+        row = conn.execute(
+            sa.text(
+                "SELECT states_total, states_reporting, states_stale, registered_users, course_completions, "
+                "learning_hours FROM mart.national_summary WHERE report_date = :d"
+            ),
+            {"d": report_date},
+        ).one()
     return {
         "report_date": report_date.isoformat(),
         "dates_computed": [d.isoformat() for d in days],

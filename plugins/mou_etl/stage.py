@@ -87,6 +87,13 @@ MACROS = [
 ]
 
 
+def _ensure_macros(db) -> None:
+    """Create the normalisation macros once per DuckDB connection."""
+    if not db.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'mou_dept'").fetchone()[0]:
+        for stmt in MACROS:
+            db.execute(stmt)
+
+
 def _q(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -283,8 +290,7 @@ def stage_file(
     ``user_id`` of users registered in the state as of the report date.
     """
     feed = BY_NAME[feed_name]
-    for stmt in MACROS:
-        db.execute(stmt)
+    _ensure_macros(db)
     if fmt == "csv":
         missing = _load_csv(db, feed, path, gz, display_name)
     else:

@@ -56,3 +56,24 @@ def postgres_url(postgres_admin):
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
     )
     conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+# ---------------------------------------------------------------------- exit
+
+_exit_status = {"code": 0}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _exit_status["code"] = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """Leave without interpreter teardown once pytest has printed its summary:
+    Great Expectations keeps a DuckDB SQLAlchemy engine alive in module state,
+    and at teardown nanobind prints a 'leaked instances' report after pytest's
+    closing line (noise that hides the result). Exit status is pytest's own."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status["code"])

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from . import archive, settings, sql
 from .feeds import file_format
 from .manifest import FileEntry, Manifest
+from .quality import Validation, build_docs, validate_staged
 from .stage import FeedRejected, StageResult, drop_staged, stage_file
 from .states import State
 from .warehouse import Warehouse, execute_file, raw_duckdb, utcnow
@@ -42,6 +43,7 @@ class FeedOutcome:
     rows_quarantined: int = 0
     rows_duplicate: int = 0
     load_id: int | None = None
+    docs_path: str | None = None    # the Great Expectations Data Docs page of this load
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +93,7 @@ class Loader:
         return self._scratch
 
     def close(self) -> None:
+        build_docs()
         if self._scratch is not None:
             self._scratch.close()
             self._scratch = None
@@ -155,6 +158,7 @@ class Loader:
             file_sha256=file_sha, archive_path=archived, file_size=size, file_mtime_ns=mtime,
             mode=manifest.mode, started_at=started,
         )
+        self._validation = None
         try:
             staged = self._check_and_stage(manifest, report_date, feed, entry, path, file_sha)
         except FeedRejected as rej:
@@ -191,10 +195,18 @@ class Loader:
             )
         fmt, gz = file_format(entry.name)
         db = self.staging_db()
+
+        def validator(db_, table, with_unknown_user):
+            return validate_staged(
+                db_, table, feed, self.state.code, report_date, file_sha, entry.rows, with_unknown_user
+            )
+
         staged = stage_file(
             db, feed, path, fmt, gz, report_date, str(path), entry.rows,
             registered_users_sql=self._registered_sql(report_date) if feed == "completion" else None,
+            validator=validator,
         )
+        self._validation = staged.validation
         received = staged.rows_received
         if received and staged.rows_quarantined / received > self.state.bad_row_threshold:
             top = ", ".join(f"{k} {v}" for k, v in sorted(staged.quarantined.items(), key=lambda kv: -kv[1]))
@@ -233,6 +245,37 @@ class Loader:
         with self.conn.begin():
             out.load_id = self._new_load_id()
             execute_file(self.conn, "load/record_feed_load.sql", self._record_params(out, report_date, record))
+            self._store_validation(out, report_date, record)
+
+    def _store_validation(self, out: FeedOutcome, report_date: date, record: dict) -> None:
+        """Keep the GX result of this feed (when staging got that far)."""
+        validation: Validation | None = getattr(self, "_validation", None)
+        self._validation = None
+        if validation is None:
+            return
+        out.docs_path = validation.docs_path
+        now = utcnow()
+        rows = [
+            {
+                "load_id": out.load_id, "state_code": self.state.code, "report_date": report_date, "feed": out.feed,
+                "file_sha256": record.get("file_sha256"), "expectation_no": i, "expectation": e["expectation"],
+                "rule_code": e["rule"], "success": e["success"],
+                "observed": int(e["observed"]) if isinstance(e["observed"], (int, float)) else None,
+                "description": e["description"], "result_json": validation.result_json if i == 0 else None,
+                "docs_path": validation.docs_path if i == 0 else None, "validated_at": now,
+            }
+            for i, e in enumerate(validation.expectations)
+        ]
+        if rows:
+            self.conn.execute(
+                sa.text(
+                    "INSERT INTO ops.validation (load_id, state_code, report_date, feed, file_sha256, expectation_no, "
+                    "expectation, rule_code, success, observed, description, result_json, docs_path, validated_at) "
+                    "VALUES (:load_id, :state_code, :report_date, :feed, :file_sha256, :expectation_no, :expectation, "
+                    ":rule_code, :success, :observed, :description, :result_json, :docs_path, :validated_at)"
+                ),
+                rows,
+            )
 
     def _accept(self, out: FeedOutcome, report_date: date, feed: str, record: dict, mode: str) -> None:
         with self.conn.begin():
@@ -246,6 +289,7 @@ class Loader:
             execute_file(self.conn, f"load/accept_{feed}.sql", params)
             execute_file(self.conn, "load/accept_common.sql", params, feed=feed)
             execute_file(self.conn, "load/record_feed_load.sql", params)
+            self._store_validation(out, report_date, record)
 
     # -- held rows -------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class StageResult:
     rows_loaded: int
     rows_duplicate: int
     quarantined: dict[str, int] = field(default_factory=dict)
+    validation: object | None = None   # quality.Validation when a validator ran
 
     @property
     def rows_quarantined(self) -> int:
@@ -223,7 +224,7 @@ def _duck_error(exc: Exception) -> str:
 
 
 def _normalised_columns(feed: Feed) -> list[str]:
-    cols = ["record_no", "line_no"]
+    cols = ["record_no", "line_no", "_rd"]
     cols += [f"mou_text(f_{c}) AS v_{c}" for c in feed.columns]
     cols += [f"mou_date(mou_text(f_{c})) AS d_{c}" for c in feed.dates]
     if feed.name == "completion":
@@ -283,11 +284,15 @@ def stage_file(
     display_name: str,
     expected_rows: int | None,
     registered_users_sql: str | None = None,
+    validator=None,
 ) -> StageResult:
     """Stage one feed file in the DuckDB connection ``db``.
 
     ``registered_users_sql`` (completion only) is a DuckDB query returning the
     ``user_id`` of users registered in the state as of the report date.
+    ``validator(db, table, with_unknown_user)`` runs the data quality suite on
+    the checked rows (``quality.validate_staged``); its per-rule counts must
+    equal the quarantine's.
     """
     feed = BY_NAME[feed_name]
     _ensure_macros(db)
@@ -317,7 +322,9 @@ def stage_file(
         line_no = f"rowid + 1 + {header_lines}"
 
     rules = rules_for(feed.name)
-    rd = _date_lit(report_date)
+    # The rules compare with the report date through the column _rd, so their
+    # SQL is the same for every delivery (and for the data quality suite).
+    rd = "_rd"
     reason = "CASE " + " ".join(f"WHEN {r.predicate.format(report_date=rd)} THEN '{r.code}'" for r in rules) + " END"
     detail = "CASE " + " ".join(
         f"WHEN {r.predicate.format(report_date=rd)} THEN {r.detail.format(report_date=rd)}" for r in rules
@@ -330,7 +337,8 @@ def stage_file(
         f"""
         CREATE OR REPLACE TEMP TABLE chk_{feed.name} AS
         WITH src AS (
-            SELECT rowid + 1 AS record_no, {line_no} AS line_no, * EXCLUDE (nl) FROM raw_{feed.name}
+            SELECT rowid + 1 AS record_no, {line_no} AS line_no, {_date_lit(report_date)} AS _rd, * EXCLUDE (nl)
+            FROM raw_{feed.name}
         ), norm AS (
             SELECT {', '.join(_normalised_columns(feed))} FROM src
         ), checked AS (
@@ -377,6 +385,10 @@ def stage_file(
             FROM chk_completion WHERE reason = '{UNKNOWN_USER}'
             """
         )
+    validation = None
+    if validator is not None:
+        validation = validator(db, f"chk_{feed.name}", feed.name == "completion" and registered_users_sql is not None)
+    if feed.name == "completion" and registered_users_sql is not None:
         db.execute("DROP TABLE reg_users")
     db.execute(
         f"""
@@ -409,8 +421,18 @@ def stage_file(
     by_reason = dict(db.execute(f"SELECT reason, count(*) FROM stgq_{feed.name} GROUP BY reason").fetchall())
     db.execute(f"DROP TABLE chk_{feed.name}")
     db.execute(f"DROP TABLE raw_{feed.name}")
-    result = StageResult(rows_received=received, rows_loaded=int(counts[0]), rows_duplicate=int(counts[1]), quarantined=by_reason)
-    assert result.rows_loaded + result.rows_quarantined + result.rows_duplicate == received, result
+    result = StageResult(
+        rows_received=received, rows_loaded=int(counts[0]), rows_duplicate=int(counts[1]), quarantined=by_reason,
+        validation=validation,
+    )
+    if result.rows_loaded + result.rows_quarantined + result.rows_duplicate != received:
+        raise RuntimeError(f"{display_name}: staged rows do not add up: {result}")
+    if validation is not None:
+        gx_counts = {code: n for code, n in validation.counts.items() if n}
+        if gx_counts != by_reason:
+            raise RuntimeError(
+                f"{display_name}: Great Expectations counts {gx_counts} differ from the quarantine's {by_reason}"
+            )
     return result
 
 

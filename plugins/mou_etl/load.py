@@ -208,15 +208,19 @@ class Loader:
         )
         self._validation = staged.validation
         received = staged.rows_received
-        if received and staged.rows_quarantined / received > self.state.bad_row_threshold:
+        # Held unknown_user rows are not bad rows: they wait for an enrolment that
+        # may just arrive later (a late delivery). Counting them would make
+        # acceptance depend on the order deliveries arrive in.
+        bad = staged.rows_quarantined - staged.quarantined.get("unknown_user", 0)
+        if received and bad / received > self.state.bad_row_threshold:
             top = ", ".join(f"{k} {v}" for k, v in sorted(staged.quarantined.items(), key=lambda kv: -kv[1]))
             first = db.execute(
                 f"SELECT line_no, reason, detail FROM stgq_{feed} ORDER BY line_no LIMIT 1"
             ).fetchone()
             raise FeedRejected(
                 "too_many_bad_rows",
-                f"{path}: {staged.rows_quarantined} of {received} rows "
-                f"({staged.rows_quarantined / received:.1%}) break row rules, over the state's threshold of "
+                f"{path}: {bad} of {received} rows "
+                f"({bad / received:.1%}) break row rules, over the state's threshold of "
                 f"{self.state.bad_row_threshold:.0%} ({top}); first at line {first[0]}: {first[1]}: {first[2]}",
                 rows_received=received,
             )

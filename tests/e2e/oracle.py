@@ -67,7 +67,8 @@ Feed rules
      mode other than delta/snapshot rejects every feed it names (both when it
      names none) as manifest_mismatch.
  F2. [=README] too_many_bad_rows: rows that would be quarantined (held
-     unknown_user rows included; identical duplicates not) > threshold x
+     unknown_user rows excluded, they only wait for a possibly late
+     enrolment; identical duplicates not counted either) > threshold x
      rows_received. The enrolment feed of a delivery is processed before its
      completion feed, so a rejected enrolment feed makes its users unknown.
  F3. [=README] volume_drop compares rows_received with that of the accepted
@@ -629,7 +630,7 @@ class Oracle:
             for row in checked:
                 if row[0] is None and row[2]["user_id"] not in registered:
                     row[0] = "unknown_user"
-        bad = sum(1 for row in checked if row[0] is not None)
+        bad = sum(1 for row in checked if row[0] not in (None, "unknown_user"))
         if bad > self.states[code].threshold * received:
             return reject("too_many_bad_rows", received)
         if mode == "snapshot":

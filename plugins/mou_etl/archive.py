@@ -8,6 +8,7 @@ warehouse can be rebuilt from the archive alone.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -60,3 +61,26 @@ def archive_manifest(source: Path, root: Path, state: str, report_date: str, sha
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, dest)
     return dest
+
+
+def log_delivery(root: Path, state: str, record: dict) -> None:
+    """Append a processed delivery to the state's log, ``log/<STATE>.jsonl``:
+    the order deliveries were processed in, which ``rebuild`` replays."""
+    path = Path(root) / "log" / f"{state}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True) + "\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_log(root: Path) -> dict[str, list[dict]]:
+    """The logged deliveries of every state, in processing order."""
+    out: dict[str, list[dict]] = {}
+    folder = Path(root) / "log"
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.jsonl")):
+            with open(path, encoding="utf-8") as fh:
+                out[path.stem] = [json.loads(line) for line in fh if line.strip()]
+    return out

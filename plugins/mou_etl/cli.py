@@ -2,6 +2,7 @@
 
     python -m mou_etl run --date YYYY-MM-DD [--state UP ...] [--landing DIR] [--warehouse URL]
     python -m mou_etl generate --landing DIR --start YYYY-MM-DD --days N [--scale S] [--seed K] [--bad-rows F]
+    python -m mou_etl rebuild --warehouse URL [--archive DIR] [--replace]
 
 Each sub-command lives in its own module, which registers its parser through
 ``add_parser(subparsers)`` and sets ``func``. Errors that stop a command are
@@ -14,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from . import generate, night
+from . import generate, night, rebuild
 
 
 class CommandError(Exception):
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     night.add_parser(sub)
     generate.add_parser(sub)
+    rebuild.add_parser(sub)
     return parser
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from . import archive, settings, sql
 from .feeds import file_format
-from .manifest import FileEntry, Manifest
+from .manifest import FileEntry, Manifest, display_path
 from .quality import Validation, build_docs, validate_staged
 from .stage import FeedRejected, StageResult, drop_staged, stage_file
 from .states import State
@@ -43,6 +43,7 @@ class FeedOutcome:
     rows_quarantined: int = 0
     rows_duplicate: int = 0
     load_id: int | None = None
+    file_sha256: str | None = None   # the bytes received (archived under this hash)
     docs_path: str | None = None    # the Great Expectations Data Docs page of this load
 
     def to_dict(self) -> dict:
@@ -74,10 +75,12 @@ def registered_users_query(state_code: str, report_date: date) -> str:
 class Loader:
     """Loads feeds of one state through one warehouse connection."""
 
-    def __init__(self, wh: Warehouse, conn: Connection, state: State, run_id: str | None = None):
+    def __init__(
+        self, wh: Warehouse, conn: Connection, state: State, run_id: str | None = None, archive_root: Path | None = None
+    ):
         self.wh, self.conn, self.state = wh, conn, state
         self.run_id = run_id or f"manual-{uuid.uuid4().hex[:12]}"
-        self.archive_root = settings.archive_dir()
+        self.archive_root = Path(archive_root) if archive_root else settings.archive_dir()
         self._scratch = None
 
     # -- helpers ---------------------------------------------------------------------
@@ -136,7 +139,7 @@ class Loader:
         out = FeedOutcome(self.state.code, report_date.isoformat(), feed, "rejected")
         name = entry.name if entry else None
         path = folder / name if name and not entry.problem else None
-        out.file_name = str(path) if path else (str(folder / name) if name else str(manifest.path))
+        out.file_name = display_path(path if path else (folder / name if name else manifest.path))
         file_sha = size = mtime = archived = None
         last = self._last_load(report_date, feed)
         if path is not None and path.is_file():
@@ -149,6 +152,7 @@ class Loader:
                     return out
             arch = archive.archive_file(path, self.archive_root)
             file_sha, archived = arch.sha256, str(arch.path)
+            out.file_sha256 = file_sha
         fingerprint = self._fingerprint(manifest, entry, file_sha)
         if last is not None and last.fingerprint == fingerprint:
             out.status = "unchanged"
@@ -187,11 +191,13 @@ class Loader:
         if entry.problem:
             raise FeedRejected("manifest_mismatch", entry.problem)
         if path is None or not path.is_file():
-            raise FeedRejected("manifest_mismatch", f"{manifest.path}: names {entry.name!r} for {feed}, but no such file")
+            raise FeedRejected(
+                "manifest_mismatch", f"{display_path(manifest.path)}: names {entry.name!r} for {feed}, but no such file"
+            )
         if file_sha != entry.sha256:
             raise FeedRejected(
                 "manifest_mismatch",
-                f"{path}: sha256 is {file_sha} but the manifest says {entry.sha256} (changed or cut-off upload?)",
+                f"{display_path(path)}: sha256 is {file_sha} but the manifest says {entry.sha256} (changed or cut-off upload?)",
             )
         fmt, gz = file_format(entry.name)
         db = self.staging_db()
@@ -202,7 +208,7 @@ class Loader:
             )
 
         staged = stage_file(
-            db, feed, path, fmt, gz, report_date, str(path), entry.rows,
+            db, feed, path, fmt, gz, report_date, display_path(path), entry.rows,
             registered_users_sql=self._registered_sql(report_date) if feed == "completion" else None,
             validator=validator,
         )
@@ -219,7 +225,7 @@ class Loader:
             ).fetchone()
             raise FeedRejected(
                 "too_many_bad_rows",
-                f"{path}: {bad} of {received} rows "
+                f"{display_path(path)}: {bad} of {received} rows "
                 f"({bad / received:.1%}) break row rules, over the state's threshold of "
                 f"{self.state.bad_row_threshold:.0%} ({top}); first at line {first[0]}: {first[1]}: {first[2]}",
                 rows_received=received,
@@ -229,7 +235,7 @@ class Loader:
             if previous and received < previous / 2:
                 raise FeedRejected(
                     "volume_drop",
-                    f"{path}: snapshot has {received} rows, fewer than half of the previous accepted snapshot's {previous}",
+                    f"{display_path(path)}: snapshot has {received} rows, fewer than half of the previous accepted snapshot's {previous}",
                     rows_received=received,
                 )
         return staged

@@ -42,6 +42,12 @@ class Manifest:
     problem: str | None = None      # the manifest as a whole is unusable
 
 
+def display_path(path: Path) -> str:
+    """How messages name a file of a delivery: relative to the landing zone
+    (``UP/2026-01-06/enrolment.csv``), the same wherever the zone is mounted."""
+    return "/".join(Path(path).parts[-3:])
+
+
 def _safe_name(name: str) -> str | None:
     """Why a file name may not be used, or None. Names must stay in the delivery folder."""
     if not name or name.strip() != name:
@@ -58,7 +64,7 @@ def read_manifest(folder: Path, state: str, report_date: str) -> Manifest:
     path = folder / MANIFEST
     raw = path.read_bytes()
     m = Manifest(path=path, sha256=hashlib.sha256(raw).hexdigest(), state=None, report_date=None, mode=None)
-    where = f"{path}"
+    where = display_path(path)
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

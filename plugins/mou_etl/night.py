@@ -71,8 +71,8 @@ def discover_deliveries(state_code: str, report_date: str | date, landing: str |
     return [d.to_dict() for d in found]
 
 
-def _process_delivery(loader: Loader, delivery: Delivery) -> list[FeedOutcome]:
-    from .archive import archive_manifest
+def _process_delivery(loader: Loader, delivery: Delivery, log: bool = True) -> list[FeedOutcome]:
+    from .archive import archive_manifest, log_delivery
 
     folder = Path(delivery.path)
     day = _day(delivery.report_date)
@@ -82,6 +82,24 @@ def _process_delivery(loader: Loader, delivery: Delivery) -> list[FeedOutcome]:
     feeds = [f for f in FEEDS if f in manifest.entries] or (list(FEEDS) if manifest.problem else [])
     for feed in feeds:
         outcomes.append(loader.process_feed(manifest, day, feed, manifest.entries.get(feed)))
+    processed = [o for o in outcomes if o.status != "unchanged"]
+    if log and processed:
+        log_delivery(
+            loader.archive_root,
+            loader.state.code,
+            {
+                "state": loader.state.code,
+                "report_date": delivery.report_date,
+                "manifest_sha256": manifest.sha256,
+                "processed_at": utcnow().isoformat(),
+                "run_id": loader.run_id,
+                "feeds": {
+                    o.feed: {"name": (manifest.entries[o.feed].name if o.feed in manifest.entries else None),
+                             "sha256": o.file_sha256, "status": o.status, "reason": o.reason}
+                    for o in processed
+                },
+            },
+        )
     return outcomes
 
 

@@ -41,11 +41,12 @@ def _marts(path: Path) -> dict[str, list[tuple]]:
 def test_rebuild_from_archive_gives_identical_marts(tmp_path):
     env = dict(os.environ, MOU_DATA_DIR=str(tmp_path / "data"), MOU_DATA_DOCS="0")
     landing = tmp_path / "landing"
-    _cli("generate", "--landing", str(landing), "--start", "2026-03-01", "--days", "3", "--scale", "0.0003",
-         "--seed", "11", "--bad-rows", "0.03", env=env)
+    states = ["--state", "UP", "--state", "UK", "--state", "GA", "--state", "BR"]  # snapshots, deltas, Hindi
+    _cli("generate", "--landing", str(landing), "--start", "2026-03-01", "--days", "3", "--scale", "0.002",
+         "--seed", "11", "--bad-rows", "0.03", *states, env=env)
     original = tmp_path / "original.duckdb"
     for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
-        _cli("run", "--date", day, "--landing", str(landing), "--warehouse", f"duckdb:///{original}", env=env)
+        _cli("run", "--date", day, "--landing", str(landing), "--warehouse", f"duckdb:///{original}", *states, env=env)
     shutil.rmtree(landing)            # the archive alone from here on
     rebuilt = tmp_path / "rebuilt.duckdb"
     out = _cli("rebuild", "--warehouse", f"duckdb:///{rebuilt}", env=env)

@@ -3,6 +3,7 @@
     python -m mou_etl run --date YYYY-MM-DD [--state UP ...] [--landing DIR] [--warehouse URL]
     python -m mou_etl generate --landing DIR --start YYYY-MM-DD --days N [--scale S] [--seed K] [--bad-rows F]
     python -m mou_etl rebuild --warehouse URL [--archive DIR] [--replace]
+    python -m mou_etl migrate [--warehouse URL]
 
 Each sub-command lives in its own module, which registers its parser through
 ``add_parser(subparsers)`` and sets ``func``. Errors that stop a command are
@@ -29,7 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
     night.add_parser(sub)
     generate.add_parser(sub)
     rebuild.add_parser(sub)
+    migrate = sub.add_parser("migrate", help="create or migrate the warehouse schema, then exit")
+    migrate.add_argument("--warehouse", default=None, help="SQLAlchemy URL (default $MOU_WAREHOUSE_URL)")
+    migrate.set_defaults(func=_migrate)
     return parser
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from .warehouse import Warehouse
+
+    wh = Warehouse(args.warehouse)
+    with wh.connect():
+        pass
+    print(f"warehouse ready: {wh.describe()}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,6 +85,11 @@ class Loader:
 
     # -- helpers ---------------------------------------------------------------------
 
+    def _tx(self):
+        """A transaction, or a savepoint inside the night's transaction (PostgreSQL
+        ingests a state's whole night in one transaction; see night.ingest_deliveries)."""
+        return self.conn.begin_nested() if self.conn.in_transaction() else self.conn.begin()
+
     def staging_db(self):
         """The DuckDB connection that stages files: the warehouse itself when it is DuckDB."""
         if self.wh.is_duckdb:
@@ -107,12 +112,12 @@ class Loader:
             return query
         from .transfer import pull_query
 
-        with self.conn.begin():
+        with self._tx():
             pull_query(self.conn, self.staging_db(), query, "wh_registered_users")
         return "SELECT user_id FROM wh_registered_users"
 
     def _last_load(self, report_date: date, feed: str):
-        with self.conn.begin():
+        with self._tx():
             return self.conn.execute(
                 sa.text(
                     "SELECT fingerprint, file_size, file_mtime_ns, file_sha256 FROM ops.feed_load "
@@ -122,7 +127,7 @@ class Loader:
             ).first()
 
     def _previous_snapshot_rows(self, report_date: date, feed: str) -> int | None:
-        with self.conn.begin():
+        with self._tx():
             return self.conn.execute(
                 sa.text(
                     "SELECT rows_received FROM core.feed_version WHERE state_code = :s AND feed = :f "
@@ -252,7 +257,7 @@ class Loader:
         )
 
     def _record(self, out: FeedOutcome, report_date: date, record: dict) -> None:
-        with self.conn.begin():
+        with self._tx():
             out.load_id = self._new_load_id()
             execute_file(self.conn, "load/record_feed_load.sql", self._record_params(out, report_date, record))
             self._store_validation(out, report_date, record)
@@ -288,7 +293,7 @@ class Loader:
             )
 
     def _accept(self, out: FeedOutcome, report_date: date, feed: str, record: dict, mode: str) -> None:
-        with self.conn.begin():
+        with self._tx():
             if not self.wh.is_duckdb:
                 from .transfer import push_staged
 
@@ -305,7 +310,7 @@ class Loader:
 
     def release_held(self, report_date: date) -> int:
         """Load held unknown_user rows whose user is registered as of report_date."""
-        with self.conn.begin():
+        with self._tx():
             release_id = self._new_load_id()
             before = self.conn.execute(
                 sa.text("SELECT count(*) FROM quarantine.held_completion WHERE state_code = :s"), {"s": self.state.code}

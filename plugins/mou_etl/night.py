@@ -126,12 +126,20 @@ def ingest_deliveries(
     outcomes: list[FeedOutcome] = []
     with _session(warehouse) as (wh, conn):
         loader = Loader(wh, conn, state, run_id=run_id)
+        # On PostgreSQL the state's whole night commits at once (BI readers see
+        # all of it or none of it; each feed is a savepoint inside). DuckDB is
+        # embedded: nobody else can read the file while it is being written.
+        night_tx = conn.begin() if not wh.is_duckdb else None
         try:
             for delivery in items:
                 if _day(delivery.report_date) > day:
                     continue
                 outcomes.extend(_process_delivery(loader, delivery))
+            if night_tx is not None:
+                night_tx.commit()
         finally:
+            if night_tx is not None and night_tx.is_active:
+                night_tx.rollback()
             loader.close()
     processed = [o for o in outcomes if o.status != "unchanged"]
     return {

@@ -40,9 +40,24 @@ def _fill_states(conn: Connection) -> None:
     )
 
 
-def compute_date(conn: Connection, day: date) -> None:
+def change_watermark(conn: Connection) -> int:
+    """The highest change id such that every change up to it is committed.
+
+    On PostgreSQL a state's night may still be writing: a SHARE lock on
+    ops.change waits for the writers holding it, and ids drawn after it are
+    higher (they are drawn while inserting, under the table's lock)."""
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("LOCK TABLE ops.change IN SHARE MODE"))
+        return int(conn.execute(sa.text("SELECT COALESCE(MAX(change_id), 0) FROM ops.change")).scalar())
+
+
+def compute_date(conn: Connection, day: date, last_change: int) -> None:
     """Replace the marts of one date (caller holds the transaction)."""
-    last_change = conn.execute(sa.text("SELECT COALESCE(MAX(change_id), 0) FROM ops.change")).scalar()
+    if conn.dialect.name == "postgresql":
+        # One rollup writes the marts at a time: two rollups of the same date
+        # would each delete the old rows and both insert theirs.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(727002)"))
     params = {"report_date": day, "year_start": date(day.year, 1, 1), "year_end": date(day.year, 12, 31)}
     _fill_states(conn)
     execute_file(conn, "rollup/current.sql", params)
@@ -58,9 +73,10 @@ def compute_date(conn: Connection, day: date) -> None:
 def national_rollup(conn: Connection, report_date: date) -> dict:
     with conn.begin():
         days = dates_to_compute(conn, report_date)
+    watermark = change_watermark(conn)
     for day in days:
         with conn.begin():
-            compute_date(conn, day)
+            compute_date(conn, day, watermark)
         log.info("rolled up %s", day)
     with conn.begin():
         row = conn.execute(

@@ -28,9 +28,12 @@ def statements(text: str) -> list[str]:
     comments (a ``:name`` in a comment would otherwise read as a parameter;
     the SQL files hold no ``--`` inside string literals)."""
     out, buf = [], []
+    in_dollar = False          # inside a $$ ... $$ body (a DO block): its semicolons do not end it
     for line in text.splitlines():
         buf.append(line)
-        if _COMMENT.sub("", line).rstrip().endswith(";"):
+        if line.count("$$") % 2:
+            in_dollar = not in_dollar
+        if not in_dollar and _COMMENT.sub("", line).rstrip().endswith(";"):
             stmt = "\n".join(buf).strip()
             buf = []
             stmt = _COMMENT.sub("", stmt).strip().rstrip(";").strip()

@@ -921,6 +921,9 @@ def _header_name(canon: str, style: str, key: int) -> str:
     return sep.join(out)
 
 
+_PLAIN_CSV = False
+
+
 class _Style:
     def __init__(self, st: _State, d: int, feed: str):
         p, g = st.pos, st.g
@@ -929,8 +932,10 @@ class _Style:
             fmt = "csv" if fmt == "jsonl" else "jsonl"
         if d > 0 and (p + d) % 11 == 0:
             fmt = "csv" if fmt == "jsonl" else "jsonl"
+        if _PLAIN_CSV:
+            fmt = "csv"
         self.fmt = fmt
-        self.gzip = p % 3 == 1 or (d > 0 and (p + 2 * d) % 13 == 0)
+        self.gzip = not _PLAIN_CSV and (p % 3 == 1 or (d > 0 and (p + 2 * d) % 13 == 0))
         self.bom = fmt == "csv" and (p + d) % 4 == 0
         crlf = p % 4 in (1, 2)
         if d > 0 and (p + d) % 10 == 7:
@@ -1563,9 +1568,15 @@ def _write_manifest(folder: Path, manifest: dict):
 
 
 def generate(landing, start, days: int, scale: float = 0.001, seed: int = 0, bad_rows: float = 0.0,
-             states: list[str] | None = None) -> dict:
-    """Write sample deliveries for report dates start .. start+days-1; return a JSON-able summary."""
+             states: list[str] | None = None, plain_csv: bool = False) -> dict:
+    """Write sample deliveries for report dates start .. start+days-1; return a JSON-able summary.
+
+    ``plain_csv`` writes every file as uncompressed CSV (the benchmark compares
+    against a raw bulk load of the same CSV files)."""
     from .states import registry
+
+    global _PLAIN_CSV
+    _PLAIN_CSV = bool(plain_csv)
 
     t0 = time.perf_counter()
     if isinstance(start, str):

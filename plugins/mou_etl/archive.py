@@ -22,6 +22,7 @@ class Archived:
     sha256: str
     size: int
     path: Path
+    line_breaks: int      # b"\n" bytes in the file as delivered (compressed bytes for .gz)
 
 
 def object_path(root: Path, sha256: str) -> Path:
@@ -34,7 +35,7 @@ def archive_file(source: Path, root: Path) -> Archived:
     tmp_dir = root / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    size = 0
+    size = breaks = 0
     tmp = tmp_dir / f"{os.getpid()}-{source.name}.part"
     with open(source, "rb") as src, open(tmp, "wb") as dst:
         while True:
@@ -44,6 +45,7 @@ def archive_file(source: Path, root: Path) -> Archived:
             digest.update(block)
             dst.write(block)
             size += len(block)
+            breaks += block.count(b"\n")
     sha = digest.hexdigest()
     final = object_path(root, sha)
     if final.exists():
@@ -51,7 +53,7 @@ def archive_file(source: Path, root: Path) -> Archived:
     else:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
-    return Archived(sha256=sha, size=size, path=final)
+    return Archived(sha256=sha, size=size, path=final, line_breaks=breaks)
 
 
 def archive_manifest(source: Path, root: Path, state: str, report_date: str, sha256: str) -> Path:

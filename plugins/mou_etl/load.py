@@ -82,6 +82,7 @@ class Loader:
         self.run_id = run_id or f"manual-{uuid.uuid4().hex[:12]}"
         self.archive_root = Path(archive_root) if archive_root else settings.archive_dir()
         self._scratch = None
+        self._line_breaks = 0
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -158,6 +159,7 @@ class Loader:
             arch = archive.archive_file(path, self.archive_root)
             file_sha, archived = arch.sha256, str(arch.path)
             out.file_sha256 = file_sha
+            self._line_breaks = arch.line_breaks
         fingerprint = self._fingerprint(manifest, entry, file_sha)
         if last is not None and last.fingerprint == fingerprint:
             out.status = "unchanged"
@@ -212,10 +214,14 @@ class Loader:
                 db_, table, feed, self.state.code, report_date, file_sha, entry.rows, with_unknown_user
             )
 
+        # A plain CSV with no more line breaks than header + records has none
+        # inside quoted fields: line numbers follow from record numbers.
+        embedded = gz or fmt != "csv" or entry.rows is None or self._line_breaks > entry.rows + 1
         staged = stage_file(
             db, feed, path, fmt, gz, report_date, display_path(path), entry.rows,
             registered_users_sql=self._registered_sql(report_date) if feed == "completion" else None,
             validator=validator,
+            embedded_newlines=embedded,
         )
         self._validation = staged.validation
         received = staged.rows_received

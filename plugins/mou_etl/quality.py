@@ -86,7 +86,7 @@ def checks_for(feed: str, with_unknown_user: bool) -> list[Check]:
             Check(
                 UNKNOWN_USER,
                 f"{feed}: rows whose User_ID is not registered in the state (held)",
-                f"{clean} AND NOT coalesce(conflict, false) AND copy_no = 1"
+                f"{clean} AND NOT coalesce(conflict, false) AND NOT dup"
                 " AND s_user_id NOT IN (SELECT user_id FROM reg_users)",
             )
         )
@@ -245,7 +245,7 @@ class _Runner:
                 kwargs={"creator": self._creator, "poolclass": self._pool},
             )
         name = f"mou_{feed}" + ("" if with_unknown_user or feed == "enrolment" else "_no_registry")
-        asset = self.source.add_table_asset(name=name, table_name=f"chk_{feed}")
+        asset = self.source.add_table_asset(name=name, table_name=f"gx_{feed}")
         batch = asset.add_batch_definition_whole_table("staged file")
         suite = gx.ExpectationSuite(name=name)
         suite.add_expectation(
@@ -294,9 +294,9 @@ def validate_staged(
     expected_rows: int | None,
     with_unknown_user: bool,
 ) -> Validation:
-    """Run the feed's suite on the staged table ``chk_<feed>`` of DuckDB connection ``db``."""
-    if table != f"chk_{feed}":
-        raise ValueError(f"the {feed} suite validates chk_{feed}, not {table}")
+    """Run the feed's suite on the staged rows, the view ``gx_<feed>`` of DuckDB connection ``db``."""
+    if table != f"gx_{feed}":
+        raise ValueError(f"the {feed} suite validates gx_{feed}, not {table}")
     runner = _get_runner()
     runner.conn.inner = getattr(db, "db", db)  # a ScratchDuckDB or a duckdb connection
     checkpoint = runner.checkpoint(feed, with_unknown_user)

@@ -59,8 +59,10 @@ _TIME = r"(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp]\.?[Mm]\.?)?)?"
 
 MACROS = [
     f"CREATE OR REPLACE TEMP MACRO mou_text(s) AS nullif(trim(s, {_WS}), '')",
+    # Dates: the common spellings take a fast path (GLOB + cast); anything else
+    # goes through the general patterns (1-2 digit day/month, optional time).
     (
-        "CREATE OR REPLACE TEMP MACRO mou_date(s) AS CASE"
+        "CREATE OR REPLACE TEMP MACRO mou_date_slow(s) AS CASE"
         rf" WHEN regexp_full_match(s, '\d{{4}}-\d{{1,2}}-\d{{1,2}}{_TIME}')"
         r" THEN CAST(try_strptime(regexp_extract(s, '^(\d{4}-\d{1,2}-\d{1,2})', 1), '%Y-%m-%d') AS DATE)"
         rf" WHEN regexp_full_match(s, '\d{{1,2}}-\d{{1,2}}-\d{{4}}{_TIME}') OR regexp_full_match(s, '\d{{1,2}}/\d{{1,2}}/\d{{4}}{_TIME}')"
@@ -68,12 +70,26 @@ MACROS = [
         " END"
     ),
     (
-        "CREATE OR REPLACE TEMP MACRO mou_status(s) AS CASE lower(regexp_replace(s, '\\s+', ' ', 'g'))"
+        "CREATE OR REPLACE TEMP MACRO mou_date(s) AS CASE"
+        " WHEN s IS NULL THEN NULL"
+        " WHEN s GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' THEN try_cast(s AS DATE)"
+        " WHEN s GLOB '[0-9][0-9]-[0-9][0-9]-[0-9][0-9][0-9][0-9]' THEN CAST(try_strptime(s, '%d-%m-%Y') AS DATE)"
+        " WHEN s GLOB '[0-9][0-9]/[0-9][0-9]/[0-9][0-9][0-9][0-9]' THEN CAST(try_strptime(s, '%d/%m/%Y') AS DATE)"
+        " ELSE mou_date_slow(s) END"
+    ),
+    (
+        "CREATE OR REPLACE TEMP MACRO mou_status(s) AS CASE s"
+        " WHEN 'Completed' THEN 'Completed' WHEN 'In Progress' THEN 'In Progress' WHEN 'Not Started' THEN 'Not Started'"
+        " WHEN '2' THEN 'Completed' WHEN '1' THEN 'In Progress' WHEN '0' THEN 'Not Started'"
+        " ELSE CASE lower(regexp_replace(s, '\\s+', ' ', 'g'))"
         " WHEN 'not started' THEN 'Not Started' WHEN 'in progress' THEN 'In Progress' WHEN 'completed' THEN 'Completed'"
-        " ELSE CASE try_cast(s AS DOUBLE) WHEN 0 THEN 'Not Started' WHEN 1 THEN 'In Progress' WHEN 2 THEN 'Completed' END END"
+        " ELSE CASE try_cast(s AS DOUBLE) WHEN 0 THEN 'Not Started' WHEN 1 THEN 'In Progress' WHEN 2 THEN 'Completed' END END END"
     ),
     (
         "CREATE OR REPLACE TEMP MACRO mou_duration(s) AS CASE"
+        " WHEN s IS NULL THEN NULL"
+        " WHEN s GLOB '[0-9][0-9]:[0-5][0-9]:[0-5][0-9]'"
+        " THEN CAST(substr(s, 1, 2) AS BIGINT) * 3600 + CAST(substr(s, 4, 2) AS BIGINT) * 60 + CAST(substr(s, 7, 2) AS BIGINT)"
         r" WHEN regexp_full_match(s, '\d{1,7}:[0-5]\d:[0-5]\d')"
         " THEN CAST(split_part(s, ':', 1) AS BIGINT) * 3600 + CAST(split_part(s, ':', 2) AS BIGINT) * 60"
         " + CAST(split_part(s, ':', 3) AS BIGINT) END"
@@ -90,7 +106,7 @@ MACROS = [
 
 def _ensure_macros(db) -> None:
     """Create the normalisation macros once per DuckDB connection."""
-    if not db.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'mou_dept'").fetchone()[0]:
+    if not db.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'mou_date_slow'").fetchone()[0]:
         for stmt in MACROS:
             db.execute(stmt)
 
@@ -142,7 +158,9 @@ def _missing_required(feed: Feed, mapping: dict[str, list[str]]) -> list[str]:
     return [feed.display(c) for c in feed.required if not mapping.get(c)]
 
 
-def _load_csv(db, feed: Feed, path: Path, gz: bool, name: str) -> list[str]:
+def _csv_source(feed: Feed, path: Path, gz: bool, name: str, count_newlines: bool) -> tuple[str, list[str]]:
+    """A streaming SELECT of the file's kept columns (``f_<canonical>``) with the
+    record number, and the required columns that are absent."""
     header = read_csv_header(path, gz, name)
     positions: dict[str, list[int]] = {}
     for i, src in enumerate(header):
@@ -158,21 +176,23 @@ def _load_csv(db, feed: Feed, path: Path, gz: bool, name: str) -> list[str]:
             select.append(f"c{positions[canon][0]} AS f_{canon}")
         else:
             select.append(f"CAST(NULL AS VARCHAR) AS f_{canon}")
-    # Newlines inside quoted fields, so line numbers stay exact (every column counts).
-    nl = " + ".join(f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)" for i in range(len(header)))
+    if count_newlines:
+        # Newlines inside quoted fields, so line numbers stay exact (every column counts).
+        nl = " + ".join(f"coalesce(length(c{i}) - length(replace(c{i}, chr(10), '')), 0)" for i in range(len(header)))
+    else:
+        nl = "0"
     reader = (
         f"read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={cols}, delim=',', quote='\"',"
         f" escape='\"', strict_mode=true, null_padding=false, compression={'gzip' if gz else 'none'!r},"
         f" max_line_size={MAX_FIELD_BYTES}, buffer_size={2 * MAX_FIELD_BYTES})"
     )
-    try:
-        db.execute(f"CREATE OR REPLACE TEMP TABLE raw_{feed.name} AS SELECT {', '.join(select)}, {nl} AS nl FROM {reader}")
-    except Exception as exc:
-        raise FeedRejected("unreadable", f"{name}: {_duck_error(exc)}") from None
-    return _missing_required(feed, mapping)
+    source = f"SELECT row_number() OVER () AS record_no, {', '.join(select)}, {nl} AS nl FROM {reader}"
+    return source, _missing_required(feed, mapping)
 
 
-def _load_jsonl(db, feed: Feed, path: Path, gz: bool, name: str) -> list[str]:
+def _jsonl_source(db, feed: Feed, path: Path, gz: bool, name: str) -> tuple[str, list[str]]:
+    """The JSONL file read once as JSON objects (keys spelled any way), and a
+    SELECT of its kept columns as text (numbers keep their JSON spelling)."""
     reader = (
         f"read_json_objects({_lit(str(path))}, format='newline_delimited', compression={'gzip' if gz else 'none'!r},"
         f" maximum_object_size={MAX_FIELD_BYTES})"
@@ -201,11 +221,8 @@ def _load_jsonl(db, feed: Feed, path: Path, gz: bool, name: str) -> list[str]:
             select.append(f"{exprs[0]} AS f_{canon}")
         else:
             select.append(f"coalesce({', '.join(exprs)}) AS f_{canon}")
-    db.execute(
-        f"CREATE OR REPLACE TEMP TABLE raw_{feed.name} AS SELECT {', '.join(select)}, 0 AS nl FROM rawj_{feed.name}"
-    )
-    db.execute(f"DROP TABLE rawj_{feed.name}")
-    return missing
+    source = f"SELECT rowid + 1 AS record_no, {', '.join(select)}, 0 AS nl FROM rawj_{feed.name}"
+    return source, missing
 
 
 def _json_key(key: str) -> str:
@@ -222,56 +239,66 @@ def _duck_error(exc: Exception) -> str:
 
 # --------------------------------------------------------------------------- checking
 
+# Each kept column: the column of core.<feed> it is stored in, and its kind:
+#   text  stored as the trimmed (normalised) text
+#   date  parsed date          (the rules call it d_<column>)
+#   value normalised value     (the rules call it n_<column>)
+COLUMNS = {
+    "enrolment": {
+        "user_id": ("user_id", "text", "v_user_id"),
+        "department": ("department", "text", "mou_dept(v_department)"),
+        "user_registration_date": ("registration_date", "date", "d_user_registration_date"),
+        "organization": ("organization", "text", "mou_nfc(v_organization)"),
+        "designation": ("designation", "text", "mou_nfc(v_designation)"),
+        "group": ("service_group", "text", "mou_nfc(v_group)"),
+        "mdoid": ("mdoid", "text", "v_mdoid"),
+    },
+    "completion": {
+        "user_id": ("user_id", "text", "v_user_id"),
+        "content_id": ("content_id", "text", "v_content_id"),
+        "batch_id": ("batch_id", "text", "coalesce(v_batch_id, '')"),
+        "content_name": ("content_name", "text", "mou_nfc(v_content_name)"),
+        "content_provider": ("content_provider", "text", "mou_nfc(v_content_provider)"),
+        "content_type": ("content_type", "text", "mou_nfc(v_content_type)"),
+        "content_duration": ("duration_seconds", "value", "n_content_duration"),
+        "enrolled_on": ("enrolled_on", "date", "d_enrolled_on"),
+        "status": ("status", "value", "n_status"),
+        "content_progress_percentage": ("progress_pct", "value", "n_content_progress_percentage"),
+        "completed_on": ("completed_on", "date", "d_completed_on"),
+        "certificate_generated": ("certificate_generated", "value", "n_certificate_generated"),
+        "certificate_id": ("certificate_id", "text", "v_certificate_id"),
+        "user_rating": ("user_rating", "value", "n_user_rating"),
+    },
+}
 
-def _normalised_columns(feed: Feed) -> list[str]:
-    cols = ["record_no", "line_no", "_rd"]
-    cols += [f"mou_text(f_{c}) AS v_{c}" for c in feed.columns]
-    cols += [f"mou_date(mou_text(f_{c})) AS d_{c}" for c in feed.dates]
-    if feed.name == "completion":
-        cols += [
-            "mou_status(mou_text(f_status)) AS n_status",
-            "mou_duration(mou_text(f_content_duration)) AS n_content_duration",
-            "try_cast(mou_text(f_content_progress_percentage) AS DOUBLE) AS n_content_progress_percentage",
-            "try_cast(mou_text(f_user_rating) AS DOUBLE) AS n_user_rating",
-            "mou_yesno(mou_text(f_certificate_generated)) AS n_certificate_generated",
-        ]
-    return cols
-
-
-# Stored values, as they go into core.<feed> (the same expressions decide "identical").
-STORED = {
-    "enrolment": [
-        ("user_id", "v_user_id"),
-        ("department", "mou_dept(v_department)"),
-        ("registration_date", "d_user_registration_date"),
-        ("organization", "mou_nfc(v_organization)"),
-        ("designation", "mou_nfc(v_designation)"),
-        ("service_group", "mou_nfc(v_group)"),
-        ("mdoid", "v_mdoid"),
-    ],
-    "completion": [
-        ("user_id", "v_user_id"),
-        ("content_id", "v_content_id"),
-        ("batch_id", "coalesce(v_batch_id, '')"),
-        ("content_name", "mou_nfc(v_content_name)"),
-        ("content_provider", "mou_nfc(v_content_provider)"),
-        ("content_type", "mou_nfc(v_content_type)"),
-        ("duration_seconds", "n_content_duration"),
-        ("enrolled_on", "d_enrolled_on"),
-        ("status", "n_status"),
-        ("progress_pct", "n_content_progress_percentage"),
-        ("completed_on", "d_completed_on"),
-        ("certificate_generated", "n_certificate_generated"),
-        ("certificate_id", "v_certificate_id"),
-        ("user_rating", "n_user_rating"),
-    ],
+VALUE_EXPR = {
+    "content_duration": "mou_duration(v_content_duration)",
+    "status": "mou_status(v_status)",
+    "content_progress_percentage": "try_cast(v_content_progress_percentage AS DOUBLE)",
+    "user_rating": "try_cast(v_user_rating AS DOUBLE)",
+    "certificate_generated": "mou_yesno(v_certificate_generated)",
 }
 
 KEY_STORED = {"enrolment": ["user_id"], "completion": ["user_id", "content_id", "batch_id"]}
 
 
 def stored_columns(feed: str) -> list[str]:
-    return [name for name, _ in STORED[feed]]
+    return [stored for stored, _, _ in COLUMNS[feed].values()]
+
+
+def rule_view_sql(feed: str, table: str) -> str:
+    """The checked rows under the names the rule declarations use (``v_``, ``d_``,
+    ``n_``), mapped from what staging stores: text columns are their stored
+    value (empty exactly when the raw value is), typed columns carry a flag for
+    "a value was given" next to the parsed value."""
+    cols = ["*"]
+    for canon, (stored, kind, _) in COLUMNS[feed].items():
+        if kind == "text":
+            cols.append(f"nullif(s_{stored}, '') AS v_{canon}" if canon == "batch_id" else f"s_{stored} AS v_{canon}")
+        else:
+            cols.append(f"CASE WHEN p_{canon} THEN '' END AS v_{canon}")
+            cols.append(f"s_{stored} AS {'d' if kind == 'date' else 'n'}_{canon}")
+    return f"SELECT {', '.join(cols)} FROM {table}"
 
 
 def stage_file(
@@ -285,23 +312,76 @@ def stage_file(
     expected_rows: int | None,
     registered_users_sql: str | None = None,
     validator=None,
+    embedded_newlines: bool = True,
 ) -> StageResult:
     """Stage one feed file in the DuckDB connection ``db``.
+
+    One streaming pass reads the file, normalises every value, applies the row
+    rules of ``rules.py`` and writes ``chk_<feed>`` (stored values, rule
+    reason). Duplicates and unknown users are then marked on it. The outputs:
+    ``stg_<feed>`` (a view of the rows to load), ``stgq_<feed>`` (quarantined
+    rows with line, rule, detail and raw values without personal data) and,
+    for completion, ``stgh_completion`` (held unknown_user rows).
 
     ``registered_users_sql`` (completion only) is a DuckDB query returning the
     ``user_id`` of users registered in the state as of the report date.
     ``validator(db, table, with_unknown_user)`` runs the data quality suite on
     the checked rows (``quality.validate_staged``); its per-rule counts must
-    equal the quarantine's.
+    equal the quarantine's. ``embedded_newlines=False`` (known from the archive
+    pass: the file has no more line breaks than records) skips counting line
+    breaks inside quoted fields.
     """
     feed = BY_NAME[feed_name]
     _ensure_macros(db)
     if fmt == "csv":
-        missing = _load_csv(db, feed, path, gz, display_name)
+        source, missing = _csv_source(feed, path, gz, display_name, embedded_newlines)
     else:
-        missing = _load_jsonl(db, feed, path, gz, display_name)
-    rows = db.execute(f"SELECT count(*), max(nl) FROM raw_{feed.name}").fetchone()
-    received, has_nl = int(rows[0]), bool(rows[1])
+        source, missing = _jsonl_source(db, feed, path, gz, display_name)
+    columns = COLUMNS[feed.name]
+    rules = rules_for(feed.name)
+    rd = "_rd"
+    reason = "CASE " + " ".join(f"WHEN {r.predicate.format(report_date=rd)} THEN '{r.code}'" for r in rules) + " END"
+    detail = "CASE " + " ".join(
+        f"WHEN {r.predicate.format(report_date=rd)} THEN {r.detail.format(report_date=rd)}" for r in rules
+    ) + " END"
+    norm = [f"record_no", "nl", f"{_date_lit(report_date)} AS _rd"]
+    norm += [f"mou_text(f_{c}) AS v_{c}" for c in feed.columns]
+    norm += [f"f_{c}" for c in feed.columns]
+    typed = []
+    for canon, (stored, kind, _) in columns.items():
+        if kind == "date":
+            typed.append(f"mou_date(v_{canon}) AS d_{canon}")
+        elif kind == "value":
+            typed.append(f"{VALUE_EXPR[canon]} AS n_{canon}")
+    out = ["record_no", "nl", "_rd", "reason"]
+    out += [f"{expr} AS s_{stored}" for stored, _, expr in columns.values()]
+    out += [f"(v_{canon} IS NOT NULL) AS p_{canon}" for canon, (_, kind, _) in columns.items() if kind != "text"]
+    raw_values = "json_object(" + ", ".join(f"'{feed.display(c)}', f_{c}" for c in feed.columns) + ")"
+    out += [
+        f"CASE WHEN reason IS NOT NULL THEN {detail} END AS detail",
+        f"CASE WHEN reason IS NOT NULL THEN CAST({raw_values} AS VARCHAR) END AS raw_values",
+        "false AS conflict",
+        "false AS dup",
+    ]
+    try:
+        db.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE chk_{feed.name} AS
+            WITH src AS ({source}),
+            norm AS (SELECT {', '.join(norm)} FROM src),
+            typed AS (SELECT *, {', '.join(typed)} FROM norm),
+            checked AS (SELECT *, {reason} AS reason FROM typed)
+            SELECT {', '.join(out)} FROM checked
+            """
+        )
+    except FeedRejected:
+        raise
+    except Exception as exc:
+        raise FeedRejected("unreadable", f"{display_name}: {_duck_error(exc)}") from None
+    finally:
+        db.execute(f"DROP TABLE IF EXISTS rawj_{feed.name}")
+    received, nl_total = db.execute(f"SELECT count(*), coalesce(sum(nl), 0) FROM chk_{feed.name}").fetchone()
+    received = int(received)
     if expected_rows is not None and received != expected_rows:
         raise FeedRejected(
             "manifest_mismatch",
@@ -312,115 +392,109 @@ def stage_file(
         raise FeedRejected(
             "missing_columns", f"{display_name}: required column(s) absent: {', '.join(missing)}", rows_received=received
         )
-    header_lines = 1 if fmt == "csv" else 0
-    if has_nl:
-        line_no = (
-            f"rowid + 1 + {header_lines} + coalesce(sum(nl) OVER (ORDER BY rowid ROWS BETWEEN UNBOUNDED PRECEDING"
-            " AND 1 PRECEDING), 0)"
-        )
-    else:
-        line_no = f"rowid + 1 + {header_lines}"
 
-    rules = rules_for(feed.name)
-    # The rules compare with the report date through the column _rd, so their
-    # SQL is the same for every delivery (and for the data quality suite).
-    rd = "_rd"
-    reason = "CASE " + " ".join(f"WHEN {r.predicate.format(report_date=rd)} THEN '{r.code}'" for r in rules) + " END"
-    detail = "CASE " + " ".join(
-        f"WHEN {r.predicate.format(report_date=rd)} THEN {r.detail.format(report_date=rd)}" for r in rules
-    ) + " END"
-    stored = ", ".join(f"{expr} AS s_{name}" for name, expr in STORED[feed.name])
-    key = ", ".join(f"s_{k}" for k in KEY_STORED[feed.name])
-    values_hash = "hash(" + ", ".join(f"s_{name}" for name, _ in STORED[feed.name]) + ")"
-
+    # Duplicates among the rows that passed the value rules: keys are hashed
+    # first, so the exact comparison only runs on keys that occur twice.
+    key = [f"s_{k}" for k in KEY_STORED[feed.name]]
+    every = "hash(" + ", ".join(f"s_{c}" for c in stored_columns(feed.name)) + ")"
     db.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE chk_{feed.name} AS
-        WITH src AS (
-            SELECT rowid + 1 AS record_no, {line_no} AS line_no, {_date_lit(report_date)} AS _rd, * EXCLUDE (nl)
-            FROM raw_{feed.name}
-        ), norm AS (
-            SELECT {', '.join(_normalised_columns(feed))} FROM src
-        ), checked AS (
-            SELECT *, {reason} AS reason, {detail} AS detail, {stored} FROM norm
-        ), hashed AS (
-            SELECT *, CASE WHEN reason IS NULL THEN {values_hash} END AS h FROM checked
+        CREATE OR REPLACE TEMP TABLE dup_{feed.name} AS
+        WITH twice AS (
+            SELECT hash({', '.join(key)}) AS kh FROM chk_{feed.name} WHERE reason IS NULL
+            GROUP BY kh HAVING count(*) > 1
+        ), rows AS (
+            SELECT record_no, {', '.join(key)}, {every} AS h FROM chk_{feed.name}
+            WHERE reason IS NULL AND hash({', '.join(key)}) IN (SELECT kh FROM twice)
         )
-        SELECT *,
-            CASE WHEN reason IS NULL THEN
-                min(h) OVER (PARTITION BY reason IS NULL, {key}) <> max(h) OVER (PARTITION BY reason IS NULL, {key})
-            END AS conflict,
-            CASE WHEN reason IS NULL THEN
-                row_number() OVER (PARTITION BY reason IS NULL, {key}, h ORDER BY record_no)
-            END AS copy_no
-        FROM hashed
+        SELECT record_no,
+               min(h) OVER (PARTITION BY {', '.join(key)}) <> max(h) OVER (PARTITION BY {', '.join(key)}) AS conflict,
+               row_number() OVER (PARTITION BY {', '.join(key)}, h ORDER BY record_no) AS copy_no
+        FROM rows
         """
     )
-    # Conflicting duplicates: every row of the key is quarantined, naming the other lines.
     db.execute(
         f"""
-        UPDATE chk_{feed.name} AS c SET reason = '{CONFLICTING_DUPLICATE}',
-            detail = 'key ' || k.key_text || ' appears on lines ' || k.lines || ' with different values'
-        FROM (
-            SELECT {key}, string_agg(CAST(line_no AS VARCHAR), ', ' ORDER BY line_no) AS lines,
-                   concat_ws(' / ', {', '.join(f"s_{k}" for k in KEY_STORED[feed.name])}) AS key_text
-            FROM chk_{feed.name} WHERE conflict GROUP BY {key}
-        ) AS k
-        WHERE c.conflict AND {' AND '.join(f"c.s_{k} = k.s_{k}" for k in KEY_STORED[feed.name])}
+        UPDATE chk_{feed.name} AS c SET reason = CASE WHEN d.conflict THEN '{CONFLICTING_DUPLICATE}' END,
+            conflict = d.conflict, dup = (NOT d.conflict AND d.copy_no > 1)
+        FROM dup_{feed.name} AS d
+        WHERE c.record_no = d.record_no AND (d.conflict OR d.copy_no > 1)
         """
     )
-    if feed.name == "completion" and registered_users_sql is not None:
+    db.execute(f"DROP TABLE dup_{feed.name}")
+    with_unknown = feed.name == "completion" and registered_users_sql is not None
+    if with_unknown:
         db.execute(f"CREATE OR REPLACE TEMP TABLE reg_users AS {registered_users_sql}")
         db.execute(
             f"""
             UPDATE chk_completion SET reason = '{UNKNOWN_USER}',
                 detail = 'User_ID ' || s_user_id || ' is not registered in the state as of the report date (held, retried every night)'
-            WHERE reason IS NULL AND copy_no = 1 AND s_user_id NOT IN (SELECT user_id FROM reg_users)
+            WHERE reason IS NULL AND NOT dup AND s_user_id NOT IN (SELECT user_id FROM reg_users)
             """
         )
-        db.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE stgh_completion AS
-            SELECT record_no, {', '.join(f"s_{n} AS {n}" for n in stored_columns('completion'))}
-            FROM chk_completion WHERE reason = '{UNKNOWN_USER}'
-            """
-        )
-    validation = None
-    if validator is not None:
-        validation = validator(db, f"chk_{feed.name}", feed.name == "completion" and registered_users_sql is not None)
-    if feed.name == "completion" and registered_users_sql is not None:
+    # The data quality suite sees the checked rows under the rules' names.
+    db.execute(f"CREATE OR REPLACE TEMP VIEW gx_{feed.name} AS {rule_view_sql(feed.name, f'chk_{feed.name}')}")
+    validation = validator(db, f"gx_{feed.name}", with_unknown) if validator is not None else None
+    if with_unknown:
         db.execute("DROP TABLE reg_users")
-    db.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE stg_{feed.name} AS
-        SELECT record_no, {', '.join(f"s_{n} AS {n}" for n in stored_columns(feed.name))}
-        FROM chk_{feed.name} WHERE reason IS NULL AND copy_no = 1
-        """
-    )
-    # The key of a quarantined row, when it has one (a snapshot still holds that key).
-    key_content = "c.v_content_id" if feed.name == "completion" else "''"
-    key_batch = "coalesce(c.v_batch_id, '')" if feed.name == "completion" else "''"
-    raw_values = "json_object(" + ", ".join(f"'{feed.display(c)}', r.f_{c}" for c in feed.columns) + ")"
+
+    # Quarantined rows, with their physical line (header = line 1; line breaks
+    # inside quoted fields of earlier records counted).
+    header_lines = 1 if fmt == "csv" else 0
+    key_content = "c.s_content_id" if feed.name == "completion" else "''"
+    key_batch = "c.s_batch_id" if feed.name == "completion" else "''"
+    stored_json = "json_object(" + ", ".join(f"'{n}', c.s_{n}" for n in stored_columns(feed.name)) + ")"
+    if nl_total:
+        db.execute(
+            f"""CREATE OR REPLACE TEMP TABLE nlc_{feed.name} AS
+            SELECT record_no, sum(nl) OVER (ORDER BY record_no) AS nl_through
+            FROM chk_{feed.name} WHERE nl > 0"""
+        )
+        before = f"coalesce(n.nl_through, 0)"
+        join = f"ASOF LEFT JOIN nlc_{feed.name} AS n ON c.record_no > n.record_no"
+    else:
+        before, join = "0", ""
     db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE stgq_{feed.name} AS
-        SELECT c.record_no, c.line_no, c.reason, c.detail, c.v_user_id AS user_id,
-               CAST({raw_values} AS VARCHAR) AS raw_values,
+        SELECT c.record_no, c.record_no + {header_lines} + {before} AS line_no, c.reason, c.detail,
+               c.s_user_id AS user_id,
+               coalesce(c.raw_values, CAST({stored_json} AS VARCHAR)) AS raw_values,
                {key_content} AS key_content_id, {key_batch} AS key_batch_id
-        FROM chk_{feed.name} c JOIN (SELECT rowid + 1 AS record_no, * FROM raw_{feed.name}) r USING (record_no)
+        FROM chk_{feed.name} AS c {join}
         WHERE c.reason IS NOT NULL
         """
     )
-    counts = db.execute(
+    db.execute(f"DROP TABLE IF EXISTS nlc_{feed.name}")
+    # Conflicting duplicates name the lines of all their rows.
+    db.execute(
         f"""
-        SELECT count(*) FILTER (WHERE reason IS NULL AND copy_no = 1),
-               count(*) FILTER (WHERE reason IS NULL AND copy_no > 1)
-        FROM chk_{feed.name}
+        UPDATE stgq_{feed.name} AS q SET detail = 'key ' || k.key_text || ' appears on lines ' || k.lines || ' with different values'
+        FROM (
+            SELECT user_id, key_content_id, key_batch_id,
+                   string_agg(CAST(line_no AS VARCHAR), ', ' ORDER BY line_no) AS lines,
+                   concat_ws(' / ', user_id, nullif(key_content_id, ''), nullif(key_batch_id, '')) AS key_text
+            FROM stgq_{feed.name} WHERE reason = '{CONFLICTING_DUPLICATE}'
+            GROUP BY user_id, key_content_id, key_batch_id
+        ) AS k
+        WHERE q.reason = '{CONFLICTING_DUPLICATE}' AND q.user_id = k.user_id
+          AND q.key_content_id = k.key_content_id AND q.key_batch_id = k.key_batch_id
         """
+    )
+    stored = ", ".join(f"s_{n} AS {n}" for n in stored_columns(feed.name))
+    db.execute(
+        f"CREATE OR REPLACE TEMP VIEW stg_{feed.name} AS SELECT record_no, {stored} FROM chk_{feed.name}"
+        " WHERE reason IS NULL AND NOT dup"
+    )
+    if with_unknown:
+        db.execute(
+            f"CREATE OR REPLACE TEMP TABLE stgh_completion AS SELECT record_no, {stored} FROM chk_completion"
+            f" WHERE reason = '{UNKNOWN_USER}'"
+        )
+    counts = db.execute(
+        f"SELECT count(*) FILTER (WHERE reason IS NULL AND NOT dup), count(*) FILTER (WHERE dup) FROM chk_{feed.name}"
     ).fetchone()
     by_reason = dict(db.execute(f"SELECT reason, count(*) FROM stgq_{feed.name} GROUP BY reason").fetchall())
-    db.execute(f"DROP TABLE chk_{feed.name}")
-    db.execute(f"DROP TABLE raw_{feed.name}")
     result = StageResult(
         rows_received=received, rows_loaded=int(counts[0]), rows_duplicate=int(counts[1]), quarantined=by_reason,
         validation=validation,
@@ -437,9 +511,12 @@ def stage_file(
 
 
 def drop_staged(db, feed_name: str) -> None:
-    for t in (f"stg_{feed_name}", f"stgq_{feed_name}", "stgh_completion" if feed_name == "completion" else None):
-        if t:
-            db.execute(f"DROP TABLE IF EXISTS {t}")
+    """Forget everything staged for the feed (views first: they read chk)."""
+    for view in (f"stg_{feed_name}", f"gx_{feed_name}"):
+        db.execute(f"DROP VIEW IF EXISTS {view}")
+    for table in (f"stgq_{feed_name}", f"chk_{feed_name}", f"rawj_{feed_name}", "stgh_completion" if feed_name == "completion" else None):
+        if table:
+            db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 __all__ = ["FeedRejected", "StageResult", "stage_file", "drop_staged", "stored_columns", "PERSONAL"]

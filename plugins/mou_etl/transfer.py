@@ -95,7 +95,7 @@ def push_table(db, conn: Connection, table: str) -> int:
         cur.execute(f"CREATE TEMP TABLE {table} ({ddl}) ON COMMIT DROP")
     tmp = _scratch_file(".csv")
     try:
-        db.execute(f"COPY {table} TO '{tmp}' (FORMAT csv, HEADER false)")
+        db.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT csv, HEADER false)")
         rows = 0
         with pg.cursor() as cur, open(tmp, "rb") as fh:
             with cur.copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy:

@@ -19,6 +19,7 @@ import csv
 import gzip
 import io
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -126,21 +127,68 @@ def _date_lit(d: date) -> str:
 # --------------------------------------------------------------------------- reading
 
 
-def _open_text(path: Path, gz: bool):
+def _open_text(path: Path, gz: bool, errors: str = "strict"):
     raw = gzip.open(path, "rb") if gz else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors=errors)
 
 
 def read_csv_header(path: Path, gz: bool, name: str) -> list[str]:
-    """The header record of a CSV file (handles BOM, quoting, gzip)."""
+    """The header record of a CSV file (BOM, quoting, gzip). Only the header's
+    own bytes are decoded, so a bad byte further down is reported there."""
     try:
-        with _open_text(path, gz) as fh:
-            header = next(csv.reader(fh), None)
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, OSError, csv.Error) as exc:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            raw = b""
+            for chunk in iter(fh.readline, b""):
+                raw += chunk
+                if raw.count(b'"') % 2 == 0 or len(raw) > MAX_FIELD_BYTES:
+                    break
+        text = raw.decode("utf-8-sig")
+        header = next(csv.reader(io.StringIO(text, newline="")), None)
+    except UnicodeDecodeError as exc:
+        raise FeedRejected("unreadable", f"{name}, line 1: the header is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except (gzip.BadGzipFile, EOFError, OSError, csv.Error) as exc:
         raise FeedRejected("unreadable", f"{name}, line 1: cannot read the header ({exc})") from None
     if not header or all(not h.strip() for h in header):
         raise FeedRejected("unreadable", f"{name}: empty file, no header line")
     return header
+
+
+def physical_line(path: Path, gz: bool, record_line: int) -> int:
+    """The physical line where a CSV record starts, from its position counted in
+    records (header = 1), as DuckDB reports errors. Scans the file up to it."""
+    with _open_text(path, gz, errors="replace") as fh:
+        reader = csv.reader(fh)
+        consumed = 0
+        try:
+            for index, _ in enumerate(reader, start=1):
+                if index == record_line:
+                    return consumed + 1
+                consumed = reader.line_num
+        except csv.Error:
+            pass
+    return consumed + 1
+
+
+def _rejection(exc: Exception, name: str, fmt: str, path: Path, gz: bool, embedded_newlines: bool) -> FeedRejected:
+    """A clear unreadable-file rejection from a DuckDB reader error: file, physical
+    line, what is wrong. DuckDB's "Original Line" is left out (personal data)."""
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines()]
+    m = re.search(r"CSV Error on Line: (\d+)", text)
+    if m:
+        line = int(m.group(1))
+        if embedded_newlines:
+            line = physical_line(path, gz, line)
+        why = next(
+            (l for l in lines[1:] if l and not l.startswith(("Original Line", "Possible", "*", "file =")) and " = " not in l),
+            "not valid CSV",
+        )
+        return FeedRejected("unreadable", f"{name}, line {line}: {why.rstrip('.')}")
+    m = re.search(r"Malformed JSON in file .*?, at byte \d+ in line (\d+): (.*)", text)
+    if m:
+        # DuckDB counts the JSON reader's lines from one past the failing object.
+        return FeedRejected("unreadable", f"{name}, line {max(int(m.group(1)) - 1, 1)}: malformed JSON ({m.group(2).strip().rstrip('.')})")
+    return FeedRejected("unreadable", f"{name}: {_duck_error(exc)}")
 
 
 def _map_columns(feed: Feed, names: list[str]) -> dict[str, list[str]]:
@@ -204,7 +252,7 @@ def _jsonl_source(db, feed: Feed, path: Path, gz: bool, name: str) -> tuple[str,
         ).fetchone()
         keys = [r[0] for r in db.execute(f"SELECT DISTINCT unnest(json_keys(json)) FROM rawj_{feed.name}").fetchall()]
     except Exception as exc:
-        raise FeedRejected("unreadable", f"{name}: {_duck_error(exc)}") from None
+        raise _rejection(exc, name, "jsonl", path, gz, False) from None
     if bad:
         raise FeedRejected("unreadable", f"{name}, line {bad[0]}: not a JSON object")
     count = db.execute(f"SELECT count(*) FROM rawj_{feed.name}").fetchone()[0]
@@ -377,7 +425,7 @@ def stage_file(
     except FeedRejected:
         raise
     except Exception as exc:
-        raise FeedRejected("unreadable", f"{display_name}: {_duck_error(exc)}") from None
+        raise _rejection(exc, display_name, fmt, path, gz, embedded_newlines) from None
     finally:
         db.execute(f"DROP TABLE IF EXISTS rawj_{feed.name}")
     received, nl_total = db.execute(f"SELECT count(*), coalesce(sum(nl), 0) FROM chk_{feed.name}").fetchone()

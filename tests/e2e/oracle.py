@@ -112,11 +112,10 @@ Versions and marts
      becomes the version). Contract: "a key that is absent has been removed";
      "removed if a snapshot ... lacked it". Set SNAPSHOT_KEEPS_QUARANTINED_KEYS
      = False to treat such keys as removed.
- V2. [own, as the pipeline does] feed_status counts are those of the delivery's
-     processing: a held unknown_user row counts in rows_quarantined and keeps
-     counting there after it loads (it leaves quarantine_summary, which the
-     contract explicitly defines as "now"; feed_status has no such wording).
-     Set FEED_STATUS_AS_PROCESSED = False for "as of now" counts. ``loaded`` =
+ V2. [=README] feed_status counts a held unknown_user row as quarantined until
+     it loads and as loaded from then on, so the status does not depend on the
+     order deliveries arrive in (FEED_STATUS_AS_PROCESSED = False). True gives
+     the counts as at processing. ``loaded`` =
      accepted with zero rows quarantined; duplicates alone do not make it
      loaded_with_quarantine.
  V3. [own] quarantine_summary has a row for every processed delivery date,
@@ -193,7 +192,7 @@ STATUS = {
 }
 
 # Switches for the decisions the pipeline may take otherwise (see the list above).
-FEED_STATUS_AS_PROCESSED = True  # V2: feed_status counts as processed (True) or as of now (False)
+FEED_STATUS_AS_PROCESSED = False  # V2 (README: released held rows count as loaded): feed_status counts as processed (True) or as of now (False)
 MISSING_FEED_COUNT = 0  # F5: rows_loaded/_quarantined/_duplicate of a missing feed (0 or None)
 SNAPSHOT_KEEPS_QUARANTINED_KEYS = True  # V1: a key present only as a quarantined row is not removed
 NATIONAL_PERSON_COURSES_FROM_DEDUPED_KEYS = True  # V4

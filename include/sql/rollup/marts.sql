@@ -153,11 +153,20 @@ LEFT JOIN (
 ) AS c ON c.state_code = u.state_code AND c.department = u.department;
 
 -- Feed status: the latest processing of each feed delivered for the date.
+-- Held unknown_user rows that have loaded since count as loaded, so the status
+-- does not depend on whether the user's enrolment arrived before or after.
 INSERT INTO mart.feed_status (
     report_date, state_code, feed, status, reason, rows_received, rows_loaded, rows_quarantined, rows_duplicate,
     detail, load_id)
-SELECT :report_date, s.state_code, f.feed, COALESCE(l.status, 'missing'), l.reason, l.rows_received,
-       COALESCE(l.rows_loaded, 0), COALESCE(l.rows_quarantined, 0), COALESCE(l.rows_duplicate, 0),
+SELECT :report_date, s.state_code, f.feed,
+       CASE WHEN l.status IS NULL THEN 'missing'
+            WHEN l.status = 'rejected' THEN 'rejected'
+            WHEN l.rows_quarantined - COALESCE(r.released, 0) > 0 THEN 'loaded_with_quarantine'
+            ELSE 'loaded' END,
+       l.reason, l.rows_received,
+       COALESCE(l.rows_loaded, 0) + COALESCE(r.released, 0),
+       COALESCE(l.rows_quarantined, 0) - COALESCE(r.released, 0),
+       COALESCE(l.rows_duplicate, 0),
        l.detail, l.load_id
 FROM r_states AS s
 CROSS JOIN (SELECT 'enrolment' AS feed UNION ALL SELECT 'completion') AS f
@@ -166,7 +175,12 @@ LEFT JOIN (
            detail, load_id,
            ROW_NUMBER() OVER (PARTITION BY state_code, feed ORDER BY load_id DESC) AS rn
     FROM ops.feed_load WHERE report_date = :report_date
-) AS l ON l.state_code = s.state_code AND l.feed = f.feed AND l.rn = 1;
+) AS l ON l.state_code = s.state_code AND l.feed = f.feed AND l.rn = 1
+LEFT JOIN (
+    SELECT load_id, COUNT(*) AS released FROM quarantine.row
+    WHERE report_date = :report_date AND released_load_id IS NOT NULL
+    GROUP BY load_id
+) AS r ON r.load_id = l.load_id;
 
 -- Rows of the date's deliveries now in quarantine (released held rows left).
 INSERT INTO mart.quarantine_summary (report_date, state_code, feed, reason, rows)

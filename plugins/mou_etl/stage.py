@@ -344,7 +344,8 @@ def rule_view_sql(feed: str, table: str) -> str:
         if kind == "text":
             cols.append(f"nullif(s_{stored}, '') AS v_{canon}" if canon == "batch_id" else f"s_{stored} AS v_{canon}")
         else:
-            cols.append(f"CASE WHEN p_{canon} THEN '' END AS v_{canon}")
+            # the rules only ask whether a value was given (details are not needed here)
+            cols.append(f"CASE WHEN p_{canon} THEN true END AS v_{canon}")
             cols.append(f"s_{stored} AS {'d' if kind == 'date' else 'n'}_{canon}")
     return f"SELECT {', '.join(cols)} FROM {table}"
 

@@ -7,7 +7,6 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SITE = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 .PHONY: run test bench lock clean venv
 
@@ -18,7 +17,8 @@ venv: $(STAMP)
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	@echo "$(CURDIR)/plugins" > "$(SITE)/mou_etl_plugins.pth"
+	@site="$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" && \
+	  echo "$(CURDIR)/plugins" > "$$site/mou_etl_plugins.pth"
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -43,6 +43,9 @@ def _import_gx():
 
         for name in ("great_expectations", "great_expectations._docs_decorators"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # The index keeps pages of earlier nights whose results this process does
+        # not hold; GX warns once per such page ("Validation result not found").
+        logging.getLogger("great_expectations.render.renderer.site_builder").setLevel(logging.ERROR)
         _gx = gx
     return _gx
 

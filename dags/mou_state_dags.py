@@ -93,6 +93,15 @@ The run for report date D (the IST date of the run's logical date, or the
 | Landing | `{state.landing_path(settings.landing_dir())}` |
 | Warehouse | `{_masked(settings.warehouse_url())}` |
 | Pool | `{WAREHOUSE_POOL}` (warehouse tasks; 1 slot on DuckDB) |
+| Data quality | Great Expectations Data Docs: `{settings.data_dir() / "quality" / "docs" / "index.html"}` |
+
+**Data quality.** Every feed is validated by a Great Expectations suite built from
+the contract's row rules, one expectation per rule. The result is kept in
+`ops.validation` (counts per rule and the result JSON). It is also rendered as a
+Data Docs page: `ingest_deliveries` returns each load's page as `docs_path` (see
+its XCom and log), `ops.validation.docs_path` keeps it, and the index above lists
+the latest night's pages. On the compose stack they are served by the `docs`
+profile.
 
 A failed or late state never blocks the national rollup: it shows as stale.
 Re-running a date is safe: unchanged deliveries are not processed twice.

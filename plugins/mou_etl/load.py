@@ -275,6 +275,8 @@ class Loader:
         if validation is None:
             return
         out.docs_path = validation.docs_path
+        if out.docs_path:
+            log.info("%s %s %s: Great Expectations Data Docs: %s", out.state, out.report_date, out.feed, out.docs_path)
         now = utcnow()
         rows = [
             {

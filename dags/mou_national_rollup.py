@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from datetime import timedelta
 
 import pendulum
@@ -35,16 +34,8 @@ MART_ASSET = Asset("mou://warehouse/mart")
 
 
 def rollup_report_date(context) -> str:
-    """The run's report date: the ``report_date`` param if given, else the IST date of the logical date - 1."""
-    override = (context["params"] or {}).get("report_date")
-    if override:
-        return schedule.parse_report_date(override).isoformat()
-    moment = context.get("logical_date") or context["dag_run"].run_after
-    return schedule.rollup_report_date(moment).isoformat()
-
-
-def _masked(url: str) -> str:
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The run's report date (the ``report_date`` param of a manual run, else derived)."""
+    return schedule.run_report_date(context, schedule.rollup_report_date)
 
 
 _states = registry()
@@ -68,7 +59,7 @@ after the states' cutoffs (the latest is {_latest_cutoff:%H:%M} IST).
 
 | | |
 |---|---|
-| Warehouse | `{_masked(settings.warehouse_url())}` |
+| Warehouse | `{settings.masked_url(settings.warehouse_url())}` |
 | Pool | `{WAREHOUSE_POOL}` (1 slot on DuckDB) |
 | Asset updated | `{MART_ASSET.uri}` |
 """

@@ -12,7 +12,6 @@ zone (``mou_etl.night`` itself is imported inside the tasks).
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pendulum
@@ -53,18 +52,9 @@ def state_asset(code: str) -> Asset:
     return Asset(f"mou://warehouse/state/{code}")
 
 
-def _masked(url: str) -> str:
-    """A SQLAlchemy URL with any password replaced, for display."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
-
-
 def state_report_date(context) -> str:
-    """The run's report date: the ``report_date`` param if given, else the IST date of the logical date."""
-    override = (context["params"] or {}).get("report_date")
-    if override:
-        return schedule.parse_report_date(override).isoformat()
-    moment = context.get("logical_date") or context["dag_run"].run_after
-    return schedule.state_report_date(moment).isoformat()
+    """The run's report date (the ``report_date`` param of a manual run, else derived)."""
+    return schedule.run_report_date(context, schedule.state_report_date)
 
 
 def _doc(state: State) -> str:
@@ -91,7 +81,7 @@ The run for report date D (the IST date of the run's logical date, or the
 | | |
 |---|---|
 | Landing | `{state.landing_path(settings.landing_dir())}` |
-| Warehouse | `{_masked(settings.warehouse_url())}` |
+| Warehouse | `{settings.masked_url(settings.warehouse_url())}` |
 | Pool | `{WAREHOUSE_POOL}` (warehouse tasks; 1 slot on DuckDB) |
 | Data quality | Great Expectations Data Docs: `{settings.data_dir() / "quality" / "docs" / "index.html"}` |
 

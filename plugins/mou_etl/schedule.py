@@ -150,3 +150,13 @@ def parse_report_date(value: date | datetime | str) -> date:
         return date.fromisoformat(str(value).strip())
     except ValueError as exc:
         raise ValueError(f"report date must be YYYY-MM-DD: {value!r}") from exc
+
+
+def run_report_date(context, derive) -> str:
+    """A DAG run's report date: its ``report_date`` param when given (a manual
+    run), else ``derive(logical date)`` (state_report_date or rollup_report_date)."""
+    override = (context["params"] or {}).get("report_date")
+    if override:
+        return parse_report_date(override).isoformat()
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return derive(moment).isoformat()

@@ -49,3 +49,10 @@ def duckdb_memory_limit() -> str:
 
 def duckdb_threads() -> int:
     return int(os.environ.get("MOU_DUCKDB_THREADS", "0")) or (os.cpu_count() or 2)
+
+
+def masked_url(url: str) -> str:
+    """A database URL with any password replaced, for display."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

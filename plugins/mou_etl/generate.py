@@ -73,7 +73,6 @@ mart.state_summary); bad rows, also held rows that load later, are not in it.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math

@@ -60,15 +60,9 @@ class FeedOutcome:
         )
 
 
-def sql_literal(value: str | date) -> str:
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def registered_users_query(state_code: str, report_date: date) -> str:
     return sql.read("load/registered_users.sql").format(
-        state=sql_literal(state_code), report_date=sql_literal(report_date)
+        state=sql.literal(state_code), report_date=sql.literal(report_date)
     )
 
 

@@ -218,9 +218,10 @@ def run_night(
     states: list[str] | None = None,
     landing: str | None = None,
     warehouse: str | None = None,
-    out=sys.stdout,
+    out=None,
 ) -> dict:
     """What the DAGs do for a date, headless: each state's night, then the rollup."""
+    out = out or sys.stdout  # looked up at call time (pytest and Airflow replace it)
     day = _day(report_date)
     landing_root = Path(landing or settings.landing_dir())
     if not landing_root.is_dir():

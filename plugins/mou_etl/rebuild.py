@@ -13,7 +13,6 @@ date, and rolls up every date from the first report date to the last.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil

@@ -45,6 +45,16 @@ def statements(text: str) -> list[str]:
     return out
 
 
+def literal(value) -> str:
+    """A SQL literal for a date or text (for the few places where a value is
+    inlined into SQL rather than bound: DuckDB table functions, staged SQL)."""
+    from datetime import date
+
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def strip_comments(text: str) -> str:
     return _COMMENT.sub("", text)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .feeds import BY_NAME, PERSONAL, Feed, canonical
 from .rules import CONFLICTING_DUPLICATE, UNKNOWN_USER, rules_for
+from .sql import literal
 
 log = logging.getLogger(__name__)
 
@@ -110,18 +111,6 @@ def _ensure_macros(db) -> None:
     if not db.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'mou_date_slow'").fetchone()[0]:
         for stmt in MACROS:
             db.execute(stmt)
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _date_lit(d: date) -> str:
-    return f"DATE '{d.isoformat()}'"
 
 
 # --------------------------------------------------------------------------- reading
@@ -230,7 +219,7 @@ def _csv_source(feed: Feed, path: Path, gz: bool, name: str, count_newlines: boo
     else:
         nl = "0"
     reader = (
-        f"read_csv({_lit(str(path))}, header=true, auto_detect=false, columns={cols}, delim=',', quote='\"',"
+        f"read_csv({literal(str(path))}, header=true, auto_detect=false, columns={cols}, delim=',', quote='\"',"
         f" escape='\"', strict_mode=true, null_padding=false, compression={'gzip' if gz else 'none'!r},"
         f" max_line_size={MAX_FIELD_BYTES}, buffer_size={2 * MAX_FIELD_BYTES})"
     )
@@ -242,7 +231,7 @@ def _jsonl_source(db, feed: Feed, path: Path, gz: bool, name: str) -> tuple[str,
     """The JSONL file read once as JSON objects (keys spelled any way), and a
     SELECT of its kept columns as text (numbers keep their JSON spelling)."""
     reader = (
-        f"read_json_objects({_lit(str(path))}, format='newline_delimited', compression={'gzip' if gz else 'none'!r},"
+        f"read_json_objects({literal(str(path))}, format='newline_delimited', compression={'gzip' if gz else 'none'!r},"
         f" maximum_object_size={MAX_FIELD_BYTES})"
     )
     try:
@@ -262,7 +251,7 @@ def _jsonl_source(db, feed: Feed, path: Path, gz: bool, name: str) -> tuple[str,
     select = []
     for canon in feed.columns:
         sources = mapping.get(canon) or []
-        exprs = [f"json_extract_string(json, {_lit('$.' + _json_key(k))})" for k in sorted(sources)]
+        exprs = [f"json_extract_string(json, {literal('$.' + _json_key(k))})" for k in sorted(sources)]
         if not exprs:
             select.append(f"CAST(NULL AS VARCHAR) AS f_{canon}")
         elif len(exprs) == 1:
@@ -393,7 +382,7 @@ def stage_file(
     detail = "CASE " + " ".join(
         f"WHEN {r.predicate.format(report_date=rd)} THEN {r.detail.format(report_date=rd)}" for r in rules
     ) + " END"
-    norm = [f"record_no", "nl", f"{_date_lit(report_date)} AS _rd"]
+    norm = ["record_no", "nl", f"{literal(report_date)} AS _rd"]
     norm += [f"mou_text(f_{c}) AS v_{c}" for c in feed.columns]
     norm += [f"f_{c}" for c in feed.columns]
     typed = []
@@ -499,7 +488,7 @@ def stage_file(
             SELECT record_no, sum(nl) OVER (ORDER BY record_no) AS nl_through
             FROM chk_{feed.name} WHERE nl > 0"""
         )
-        before = f"coalesce(n.nl_through, 0)"
+        before = "coalesce(n.nl_through, 0)"
         join = f"ASOF LEFT JOIN nlc_{feed.name} AS n ON c.record_no > n.record_no"
     else:
         before, join = "0", ""

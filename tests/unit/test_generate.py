@@ -20,7 +20,6 @@ from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from mou_etl import generate as gen

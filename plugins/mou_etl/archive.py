@@ -1,6 +1,6 @@
 """The archive: every file processed, kept unchanged and addressed by its sha256.
 
-Copying and hashing happen in one pass over the file. Manifests are archived
+The kernel copies each file; the copy is then hashed (one read, from the page cache). Manifests are archived
 too, under the state and date with their processing sequence, so that the
 warehouse can be rebuilt from the archive alone.
 """
@@ -30,20 +30,25 @@ def object_path(root: Path, sha256: str) -> Path:
 
 
 def archive_file(source: Path, root: Path) -> Archived:
-    """Copy source into the archive under its sha256 (once); return the hash."""
+    """Copy source into the archive under its sha256 (once); return the hash.
+
+    The kernel copies the file (``copy_file_range``/``sendfile``, no pass through
+    Python), then the copy is read once, from the page cache, for its sha256 and
+    line breaks: the hash describes exactly the archived bytes, which are what
+    staging reads, even if the landing file changes meanwhile."""
     root = Path(root)
     tmp_dir = root / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{os.getpid()}-{source.name}.part"
+    shutil.copyfile(source, tmp)
     digest = hashlib.sha256()
     size = breaks = 0
-    tmp = tmp_dir / f"{os.getpid()}-{source.name}.part"
-    with open(source, "rb") as src, open(tmp, "wb") as dst:
+    with open(tmp, "rb") as fh:
         while True:
-            block = src.read(CHUNK)
+            block = fh.read(CHUNK)
             if not block:
                 break
             digest.update(block)
-            dst.write(block)
             size += len(block)
             breaks += block.count(b"\n")
     sha = digest.hexdigest()

@@ -1,6 +1,7 @@
 """Loading one feed of one delivery into the warehouse, or rejecting it.
 
-For each feed: archive the file (hashing it in the same pass), check it against
+For each feed: archive the file (copy, then hash; started ahead on a background
+thread while the previous feed is staged), check it against
 the manifest, stage it (``stage.py``), apply the feed rules, then either accept
 it (one transaction: replace that report date's rows, store quarantined and
 held rows, audit) or reject it (audit only; the previous data stays).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -77,6 +79,9 @@ class Loader:
         self.archive_root = Path(archive_root) if archive_root else settings.archive_dir()
         self._scratch = None
         self._line_breaks = 0
+        self._archived_path: Path | None = None
+        self._archiver: ThreadPoolExecutor | None = None
+        self._archiving: dict[Path, Future] = {}
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -96,6 +101,7 @@ class Loader:
         return self._scratch
 
     def close(self) -> None:
+        self.finish_archiving()
         build_docs()
         if self._scratch is not None:
             self._scratch.close()
@@ -131,6 +137,53 @@ class Loader:
                 {"s": self.state.code, "d": report_date, "f": feed},
             ).scalar()
 
+    # -- archiving ahead ---------------------------------------------------------------
+
+    def archive_ahead(self, manifest: Manifest, report_date: date, feeds: list[str]) -> None:
+        """Start copying and hashing the delivery's files into the archive on a
+        background thread, in feed order, so that a file is archived while the
+        feed before it is staged and validated (the copy is kernel I/O and the
+        hash releases the GIL; DuckDB releases it too). ``process_feed`` waits
+        for its file's result; files that look unchanged are left alone."""
+        folder = manifest.path.parent
+        for feed in feeds:
+            entry = manifest.entries.get(feed)
+            if entry is None or entry.problem or not entry.name:
+                continue
+            path = folder / entry.name
+            if path in self._archiving or not path.is_file() or self._unchanged_by_stat(manifest, report_date, feed, entry, path):
+                continue
+            if self._archiver is None:
+                self._archiver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mou-archive")
+            self._archiving[path] = self._archiver.submit(archive.archive_file, path, self.archive_root)
+
+    def _archive(self, path: Path) -> archive.Archived:
+        pending = self._archiving.pop(path, None)
+        return pending.result() if pending is not None else archive.archive_file(path, self.archive_root)
+
+    def finish_archiving(self) -> None:
+        """Wait for archiving started ahead whose feed was never processed."""
+        for pending in self._archiving.values():
+            try:
+                pending.result()
+            except Exception:  # the feed that needed it would have reported it
+                log.exception("archiving ahead failed")
+        self._archiving.clear()
+        if self._archiver is not None:
+            self._archiver.shutdown(wait=True)
+            self._archiver = None
+
+    def _unchanged_by_stat(self, manifest: Manifest, report_date: date, feed: str, entry: FileEntry, path: Path) -> bool:
+        """Same size and mtime as the last load of this feed and date, and the
+        same manifest entry: the file is taken as unchanged without reading it."""
+        last = self._last_load(report_date, feed)
+        if last is None:
+            return False
+        st = path.stat()
+        if last.file_size != st.st_size or last.file_mtime_ns != st.st_mtime_ns:
+            return False
+        return self._fingerprint(manifest, entry, last.file_sha256) == last.fingerprint
+
     # -- one feed --------------------------------------------------------------------
 
     def process_feed(self, manifest: Manifest, report_date: date, feed: str, entry: FileEntry | None) -> FeedOutcome:
@@ -141,19 +194,20 @@ class Loader:
         path = folder / name if name and not entry.problem else None
         out.file_name = display_path(path if path else (folder / name if name else manifest.path))
         file_sha = size = mtime = archived = None
+        self._archived_path = None
         last = self._last_load(report_date, feed)
         if path is not None and path.is_file():
             st = path.stat()
             size, mtime = st.st_size, st.st_mtime_ns
-            if last is not None and last.file_size == size and last.file_mtime_ns == mtime:
-                fingerprint = self._fingerprint(manifest, entry, last.file_sha256)
-                if fingerprint == last.fingerprint:
-                    out.status = "unchanged"
-                    return out
-            arch = archive.archive_file(path, self.archive_root)
+            if self._unchanged_by_stat(manifest, report_date, feed, entry, path):
+                self._archiving.pop(path, None)
+                out.status = "unchanged"
+                return out
+            arch = self._archive(path)
             file_sha, archived = arch.sha256, str(arch.path)
             out.file_sha256 = file_sha
             self._line_breaks = arch.line_breaks
+            self._archived_path = arch.path
         fingerprint = self._fingerprint(manifest, entry, file_sha)
         if last is not None and last.fingerprint == fingerprint:
             out.status = "unchanged"
@@ -211,8 +265,9 @@ class Loader:
         # A plain CSV with no more line breaks than header + records has none
         # inside quoted fields: line numbers follow from record numbers.
         embedded = gz or fmt != "csv" or entry.rows is None or self._line_breaks > entry.rows + 1
+        # Staging reads the archived copy: the bytes whose sha256 was just checked.
         staged = stage_file(
-            db, feed, path, fmt, gz, report_date, display_path(path), entry.rows,
+            db, feed, self._archived_path, fmt, gz, report_date, display_path(path), entry.rows,
             registered_users_sql=self._registered_sql(report_date) if feed == "completion" else None,
             validator=validator,
             embedded_newlines=embedded,

@@ -31,6 +31,7 @@ from .feeds import FEEDS
 from .landing import Delivery, LandingError, discover
 from .load import FeedOutcome, Loader
 from .manifest import parse_report_date, read_manifest
+from .quality import warm_up
 from .states import get_state, registry
 from .warehouse import Warehouse, utcnow
 
@@ -80,8 +81,12 @@ def _process_delivery(loader: Loader, delivery: Delivery, log: bool = True) -> l
     archive_manifest(manifest.path, loader.archive_root, loader.state.code, delivery.report_date, manifest.sha256)
     outcomes = []
     feeds = [f for f in FEEDS if f in manifest.entries] or (list(FEEDS) if manifest.problem else [])
-    for feed in feeds:
-        outcomes.append(loader.process_feed(manifest, day, feed, manifest.entries.get(feed)))
+    loader.archive_ahead(manifest, day, feeds)
+    try:
+        for feed in feeds:
+            outcomes.append(loader.process_feed(manifest, day, feed, manifest.entries.get(feed)))
+    finally:
+        loader.finish_archiving()
     processed = [o for o in outcomes if o.status != "unchanged"]
     if log and processed:
         log_delivery(
@@ -124,6 +129,8 @@ def ingest_deliveries(
     items = sorted((Delivery(**d) for d in deliveries), key=lambda d: d.report_date)
     started = time.monotonic()
     outcomes: list[FeedOutcome] = []
+    if items:
+        warm_up()
     with _session(warehouse) as (wh, conn):
         loader = Loader(wh, conn, state, run_id=run_id)
         # On PostgreSQL the state's whole night commits at once (BI readers see

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -48,6 +49,18 @@ def _import_gx():
         logging.getLogger("great_expectations.render.renderer.site_builder").setLevel(logging.ERROR)
         _gx = gx
     return _gx
+
+
+_warming: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Import Great Expectations on a background thread (it takes seconds), so
+    the import overlaps with archiving and staging the first file."""
+    global _warming
+    if _gx is None and _warming is None:
+        _warming = threading.Thread(target=_import_gx, name="mou-gx-import", daemon=True)
+        _warming.start()
 
 
 def docs_enabled() -> bool:
@@ -259,7 +272,9 @@ class _Runner:
         for check in checks_for(feed, with_unknown_user):
             suite.add_expectation(
                 gx.expectations.UnexpectedRowsExpectation(
-                    unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {check.where}",
+                    # Only the record number: each query then reads just the
+                    # columns its rule needs, not every staged column.
+                    unexpected_rows_query=f"SELECT record_no FROM {{batch}} WHERE {check.where}",
                     description=f"{check.code}: {check.description}",
                     meta={"rule": check.code},
                 )

@@ -14,6 +14,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import settings
 from .states import registry
 from .warehouse import execute_file, utcnow
 
@@ -58,6 +59,7 @@ def compute_date(conn: Connection, day: date, last_change: int) -> None:
         # One rollup writes the marts at a time: two rollups of the same date
         # would each delete the old rows and both insert theirs.
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(727002)"))
+        conn.execute(sa.text(f"SET LOCAL work_mem = '{settings.pg_work_mem()}'"))
     params = {"report_date": day, "year_start": date(day.year, 1, 1), "year_end": date(day.year, 12, 31)}
     _fill_states(conn)
     execute_file(conn, "rollup/current.sql", params)

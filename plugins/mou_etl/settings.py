@@ -51,6 +51,17 @@ def duckdb_threads() -> int:
     return int(os.environ.get("MOU_DUCKDB_THREADS", "0")) or (os.cpu_count() or 2)
 
 
+def pg_work_mem() -> str:
+    """PostgreSQL ``work_mem`` for the rollup's sorts and hash aggregates over
+    millions of rows (the server default, 4MB, makes them spill to disk)."""
+    import re
+
+    value = os.environ.get("MOU_PG_WORK_MEM", "256MB").strip()
+    if not re.fullmatch(r"\d+\s*(kB|MB|GB)", value):
+        raise ValueError(f"MOU_PG_WORK_MEM={value!r}: expected a size such as 256MB")
+    return value
+
+
 def masked_url(url: str) -> str:
     """A database URL with any password replaced, for display."""
     import re

@@ -4,6 +4,8 @@ DROP TABLE IF EXISTS r_snap;
 DROP TABLE IF EXISTS r_enrol;
 DROP TABLE IF EXISTS r_compl;
 DROP TABLE IF EXISTS r_user;
+DROP TABLE IF EXISTS r_enrol_later;
+DROP TABLE IF EXISTS r_compl_later;
 
 -- Latest accepted snapshot on or before the date, per state and feed: versions
 -- older than it were either restated by it or removed by it.
@@ -21,48 +23,122 @@ FROM core.snapshot_presence
 WHERE report_date <= :report_date
 GROUP BY state_code, feed, user_id, content_id, batch_id;
 
--- Current enrolment records: the latest version per (state, user) on or before
--- the date, unless the latest snapshot since lacked the key.
+-- Per state and feed, the base date: the latest snapshot on or before the
+-- date, else the earliest version. A version before it counts only if its key
+-- was present (quarantined) in that snapshot and has no version since.
+DROP TABLE IF EXISTS r_base;
+CREATE TEMP TABLE r_base AS
+SELECT state_code, feed, MIN(report_date) AS first_date
+FROM core.feed_version
+WHERE report_date <= :report_date
+GROUP BY state_code, feed;
+UPDATE r_base SET first_date = (
+    SELECT s.last_snap FROM r_snap AS s WHERE s.state_code = r_base.state_code AND s.feed = r_base.feed)
+WHERE EXISTS (SELECT 1 FROM r_snap AS s WHERE s.state_code = r_base.state_code AND s.feed = r_base.feed);
+
+-- The current version of a key is its latest on or before the date. Only a
+-- version after the base date can supersede another, so every version is
+-- joined to the newest of those few (the deltas since the snapshot) instead
+-- of ranking all versions of all keys.
+DROP TABLE IF EXISTS r_enrol_later;
+CREATE TEMP TABLE r_enrol_later AS
+SELECT e.state_code, e.user_id, MAX(e.report_date) AS newest
+FROM core.enrolment AS e
+JOIN r_base AS b ON b.state_code = e.state_code AND b.feed = 'enrolment'
+WHERE e.report_date > b.first_date AND e.report_date <= :report_date
+GROUP BY e.state_code, e.user_id;
+
 CREATE TEMP TABLE r_enrol AS
+SELECT e.state_code, e.user_id, e.department, e.registration_date, e.report_date
+FROM core.enrolment AS e
+JOIN r_base AS b ON b.state_code = e.state_code AND b.feed = 'enrolment'
+LEFT JOIN r_enrol_later AS l ON l.state_code = e.state_code AND l.user_id = e.user_id
+WHERE e.report_date >= b.first_date AND e.report_date <= :report_date
+  AND (l.newest IS NULL OR l.newest <= e.report_date)
+UNION ALL
 SELECT v.state_code, v.user_id, v.department, v.registration_date, v.report_date
 FROM (
-    SELECT e.state_code, e.user_id, e.department, e.registration_date, e.report_date,
+    SELECT e.state_code, e.user_id, e.department, e.registration_date, e.report_date, b.first_date,
            ROW_NUMBER() OVER (PARTITION BY e.state_code, e.user_id ORDER BY e.report_date DESC) AS rn
     FROM core.enrolment AS e
-    WHERE e.report_date <= :report_date
+    JOIN r_snap AS s ON s.state_code = e.state_code AND s.feed = 'enrolment'
+    JOIN r_base AS b ON b.state_code = e.state_code AND b.feed = 'enrolment'
+    JOIN r_presence AS p
+      ON p.state_code = e.state_code AND p.feed = 'enrolment' AND p.user_id = e.user_id
+     AND p.content_id = '' AND p.batch_id = ''
+    WHERE e.report_date <= :report_date AND p.present_on >= s.last_snap
 ) AS v
-LEFT JOIN r_snap AS s ON s.state_code = v.state_code AND s.feed = 'enrolment'
-LEFT JOIN r_presence AS p
-  ON p.state_code = v.state_code AND p.feed = 'enrolment' AND p.user_id = v.user_id
- AND p.content_id = '' AND p.batch_id = ''
-WHERE v.rn = 1
-  AND (s.last_snap IS NULL OR v.report_date >= s.last_snap OR p.present_on >= s.last_snap);
+WHERE v.rn = 1 AND v.report_date < v.first_date;
 
--- Counted completion rows: the current version per key, whose user is
--- registered in that state on the date.
+-- Counted completion rows: the current version per key (as above), whose user
+-- is registered in that state on the date.
+DROP TABLE IF EXISTS r_compl_later;
+CREATE TEMP TABLE r_compl_later AS
+SELECT c.state_code, c.user_id, c.content_id, c.batch_id, MAX(c.report_date) AS newest
+FROM core.completion AS c
+JOIN r_base AS b ON b.state_code = c.state_code AND b.feed = 'completion'
+WHERE c.report_date > b.first_date AND c.report_date <= :report_date
+GROUP BY c.state_code, c.user_id, c.content_id, c.batch_id;
+
 CREATE TEMP TABLE r_compl AS
 SELECT c.state_code, c.user_id, c.content_id, c.batch_id, c.report_date, c.status,
        c.duration_seconds, c.completed_on, c.certificate_generated
 FROM (
     SELECT c.state_code, c.user_id, c.content_id, c.batch_id, c.report_date, c.status,
-           c.duration_seconds, c.completed_on, c.certificate_generated,
-           ROW_NUMBER() OVER (PARTITION BY c.state_code, c.user_id, c.content_id, c.batch_id
-                              ORDER BY c.report_date DESC) AS rn
+           c.duration_seconds, c.completed_on, c.certificate_generated
     FROM core.completion AS c
-    WHERE c.report_date <= :report_date
+    JOIN r_base AS b ON b.state_code = c.state_code AND b.feed = 'completion'
+    LEFT JOIN r_compl_later AS l
+      ON l.state_code = c.state_code AND l.user_id = c.user_id AND l.content_id = c.content_id
+     AND l.batch_id = c.batch_id
+    WHERE c.report_date >= b.first_date AND c.report_date <= :report_date
+      AND (l.newest IS NULL OR l.newest <= c.report_date)
+    UNION ALL
+    SELECT v.state_code, v.user_id, v.content_id, v.batch_id, v.report_date, v.status,
+           v.duration_seconds, v.completed_on, v.certificate_generated
+    FROM (
+        SELECT c.state_code, c.user_id, c.content_id, c.batch_id, c.report_date, c.status,
+               c.duration_seconds, c.completed_on, c.certificate_generated, b.first_date,
+               ROW_NUMBER() OVER (PARTITION BY c.state_code, c.user_id, c.content_id, c.batch_id
+                                  ORDER BY c.report_date DESC) AS rn
+        FROM core.completion AS c
+        JOIN r_snap AS s ON s.state_code = c.state_code AND s.feed = 'completion'
+        JOIN r_base AS b ON b.state_code = c.state_code AND b.feed = 'completion'
+        JOIN r_presence AS p
+          ON p.state_code = c.state_code AND p.feed = 'completion' AND p.user_id = c.user_id
+         AND p.content_id = c.content_id AND p.batch_id = c.batch_id
+        WHERE c.report_date <= :report_date AND p.present_on >= s.last_snap
+    ) AS v
+    WHERE v.rn = 1 AND v.report_date < v.first_date
 ) AS c
-LEFT JOIN r_snap AS s ON s.state_code = c.state_code AND s.feed = 'completion'
-LEFT JOIN r_presence AS p
-  ON p.state_code = c.state_code AND p.feed = 'completion' AND p.user_id = c.user_id
- AND p.content_id = c.content_id AND p.batch_id = c.batch_id
-JOIN r_enrol AS e ON e.state_code = c.state_code AND e.user_id = c.user_id
-WHERE c.rn = 1
-  AND (s.last_snap IS NULL OR c.report_date >= s.last_snap OR p.present_on >= s.last_snap);
+JOIN r_enrol AS e ON e.state_code = c.state_code AND e.user_id = c.user_id;
 
--- Per registered user and state: distinct courses completed there.
+-- Per registered user and state: distinct courses completed there, and the
+-- user's completed rows (count, seconds, certificates) for the department mart.
+-- The completion rows are aggregated per user first, then joined to the
+-- registered users (1 row each), not the other way round.
 CREATE TEMP TABLE r_user AS
-SELECT e.state_code, e.user_id, e.department, e.registration_date,
-       COUNT(DISTINCT CASE WHEN c.status = 'Completed' THEN c.content_id END) AS courses_completed
+SELECT e.state_code, e.user_id, e.department, e.registration_date, e.report_date,
+       COALESCE(c.courses, 0) AS courses_completed,
+       COALESCE(c.completions, 0) AS completions,
+       COALESCE(c.completed_seconds, 0) AS completed_seconds,
+       COALESCE(c.certificates, 0) AS certificates
 FROM r_enrol AS e
-LEFT JOIN r_compl AS c ON c.state_code = e.state_code AND c.user_id = e.user_id
-GROUP BY e.state_code, e.user_id, e.department, e.registration_date;
+LEFT JOIN (
+    -- two plain aggregations: per course (a course may be completed in more
+    -- than one batch), then per user; cheaper than COUNT(DISTINCT) per user
+    SELECT state_code, user_id,
+           COUNT(*) AS courses,
+           SUM(completions) AS completions,
+           SUM(completed_seconds) AS completed_seconds,
+           SUM(certificates) AS certificates
+    FROM (
+        SELECT state_code, user_id, content_id,
+               COUNT(*) AS completions,
+               SUM(duration_seconds) AS completed_seconds,
+               SUM(CASE WHEN certificate_generated THEN 1 ELSE 0 END) AS certificates
+        FROM r_compl WHERE status = 'Completed'
+        GROUP BY state_code, user_id, content_id
+    ) AS per_course
+    GROUP BY state_code, user_id
+) AS c ON c.state_code = e.state_code AND c.user_id = e.user_id;

@@ -49,38 +49,62 @@ LEFT JOIN (
 
 -- National: each key once, the later report date winning, then the lower
 -- state code; each person once, with the courses they completed among those
--- keys (pooled across the states that register them).
-DROP TABLE IF EXISTS r_key;
-CREATE TEMP TABLE r_key AS
-SELECT user_id, content_id, status, duration_seconds, certificate_generated, completed_on
-FROM (
-    SELECT user_id, content_id, status, duration_seconds, certificate_generated, completed_on,
-           ROW_NUMBER() OVER (PARTITION BY user_id, content_id, batch_id
-                              ORDER BY report_date DESC, state_code ASC) AS rn
-    FROM r_compl
-) AS kv
-WHERE kv.rn = 1;
+-- keys (pooled across the states that register them). Only a user registered
+-- in more than one state can have a key counted by two states, so only their
+-- rows are ranked; everyone else's national figures are their state's.
+DROP TABLE IF EXISTS r_multi;
+CREATE TEMP TABLE r_multi AS
+SELECT user_id FROM r_enrol GROUP BY user_id HAVING COUNT(*) > 1;
+
+DROP TABLE IF EXISTS r_mkey;
+CREATE TEMP TABLE r_mkey AS
+SELECT c.user_id, c.content_id, c.status, c.duration_seconds, c.certificate_generated, c.completed_on,
+       ROW_NUMBER() OVER (PARTITION BY c.user_id, c.content_id, c.batch_id
+                          ORDER BY c.report_date DESC, c.state_code ASC) AS rn
+FROM r_compl AS c
+JOIN r_multi AS m ON m.user_id = c.user_id;
 
 CREATE TEMP TABLE r_nat AS
 SELECT p.registered_users, p.users_with_completion, p.users_with_3plus, p.registrations_ytd,
-       k.course_enrolments, k.course_completions, k.completed_seconds, k.certificates_issued, k.completions_ytd
+       t.course_enrolments - l.course_enrolments AS course_enrolments,
+       t.course_completions - l.course_completions AS course_completions,
+       t.completed_seconds - l.completed_seconds AS completed_seconds,
+       t.certificates_issued - l.certificates_issued AS certificates_issued,
+       t.completions_ytd - l.completions_ytd AS completions_ytd
 FROM (
     SELECT COUNT(*) AS registered_users,
-           COALESCE(SUM(CASE WHEN pc.courses >= 1 THEN 1 ELSE 0 END), 0) AS users_with_completion,
-           COALESCE(SUM(CASE WHEN pc.courses >= 3 THEN 1 ELSE 0 END), 0) AS users_with_3plus,
-           COALESCE(SUM(CASE WHEN pr.registration_date BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END), 0)
+           COALESCE(SUM(CASE WHEN pp.courses >= 1 THEN 1 ELSE 0 END), 0) AS users_with_completion,
+           COALESCE(SUM(CASE WHEN pp.courses >= 3 THEN 1 ELSE 0 END), 0) AS users_with_3plus,
+           COALESCE(SUM(CASE WHEN pp.registration_date BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END), 0)
                AS registrations_ytd
     FROM (
-        SELECT user_id, registration_date,
-               ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY report_date DESC, state_code ASC) AS rn
-        FROM r_enrol
-    ) AS pr
-    LEFT JOIN (
-        SELECT user_id, COUNT(DISTINCT content_id) AS courses
-        FROM r_key WHERE status = 'Completed' GROUP BY user_id
-    ) AS pc ON pc.user_id = pr.user_id
-    WHERE pr.rn = 1
+        SELECT u.user_id, u.registration_date, u.courses_completed AS courses
+        FROM r_user AS u
+        WHERE NOT EXISTS (SELECT 1 FROM r_multi AS m WHERE m.user_id = u.user_id)
+        UNION ALL
+        SELECT pr.user_id, pr.registration_date, COALESCE(pc.courses, 0) AS courses
+        FROM (
+            SELECT e.user_id, e.registration_date,
+                   ROW_NUMBER() OVER (PARTITION BY e.user_id ORDER BY e.report_date DESC, e.state_code ASC) AS rn
+            FROM r_enrol AS e
+            JOIN r_multi AS m ON m.user_id = e.user_id
+        ) AS pr
+        LEFT JOIN (
+            SELECT user_id, COUNT(DISTINCT content_id) AS courses
+            FROM r_mkey WHERE rn = 1 AND status = 'Completed' GROUP BY user_id
+        ) AS pc ON pc.user_id = pr.user_id
+        WHERE pr.rn = 1
+    ) AS pp
 ) AS p
+-- Every state's counted keys, less the keys a later or lower-coded state counts too.
+CROSS JOIN (
+    SELECT COALESCE(SUM(course_enrolments), 0) AS course_enrolments,
+           COALESCE(SUM(course_completions), 0) AS course_completions,
+           COALESCE(SUM(completed_seconds), 0) AS completed_seconds,
+           COALESCE(SUM(certificates_issued), 0) AS certificates_issued,
+           COALESCE(SUM(completions_ytd), 0) AS completions_ytd
+    FROM r_state
+) AS t
 CROSS JOIN (
     SELECT COUNT(*) AS course_enrolments,
            COALESCE(SUM(CASE WHEN status = 'Completed' THEN 1 ELSE 0 END), 0) AS course_completions,
@@ -89,8 +113,8 @@ CROSS JOIN (
                AS certificates_issued,
            COALESCE(SUM(CASE WHEN status = 'Completed' AND completed_on BETWEEN :year_start AND :year_end
                              THEN 1 ELSE 0 END), 0) AS completions_ytd
-    FROM r_key
-) AS k;
+    FROM r_mkey WHERE rn > 1
+) AS l;
 
 INSERT INTO mart.state_summary (
     report_date, state_code, state_name, last_delivery_date, is_stale, registered_users, users_with_completion,
@@ -144,12 +168,12 @@ FROM (
     FROM r_user GROUP BY state_code, department
 ) AS u
 LEFT JOIN (
-    SELECT e.state_code, e.department,
-           SUM(CASE WHEN c.status = 'Completed' THEN 1 ELSE 0 END) AS course_completions,
-           SUM(CASE WHEN c.status = 'Completed' THEN c.duration_seconds ELSE 0 END) AS completed_seconds,
-           SUM(CASE WHEN c.status = 'Completed' AND c.certificate_generated THEN 1 ELSE 0 END) AS certificates_issued
-    FROM r_compl AS c JOIN r_user AS e ON e.state_code = c.state_code AND e.user_id = c.user_id
-    GROUP BY e.state_code, e.department
+    SELECT state_code, department,
+           SUM(completions) AS course_completions,
+           SUM(completed_seconds) AS completed_seconds,
+           SUM(certificates) AS certificates_issued
+    FROM r_user
+    GROUP BY state_code, department
 ) AS c ON c.state_code = u.state_code AND c.department = u.department;
 
 -- Feed status: the latest processing of each feed delivered for the date.
@@ -193,9 +217,13 @@ GROUP BY q.state_code, q.feed, q.reason;
 
 DROP TABLE r_state;
 DROP TABLE r_nat;
-DROP TABLE r_key;
+DROP TABLE r_mkey;
+DROP TABLE r_multi;
 DROP TABLE r_presence;
 DROP TABLE r_snap;
 DROP TABLE r_enrol;
 DROP TABLE r_compl;
 DROP TABLE r_user;
+DROP TABLE r_base;
+DROP TABLE r_enrol_later;
+DROP TABLE r_compl_later;

@@ -1,7 +1,8 @@
 # Mission Karmayogi MoU reporting pipeline.
 #   make run    set up .venv, generate sample deliveries, run Airflow with the DAGs
 #   make test   set up .venv, run the whole test suite
-#   make bench  side-by-side benchmark (see BENCHMARKS.md)
+#   make bench  side-by-side benchmark (see BENCHMARKS.md; SCALE=0.05 smaller,
+#               BACKEND=postgresql for the PostgreSQL warehouse)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -28,7 +29,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m mou_etl.bench $(if $(SCALE),--scale $(SCALE),)
+	$(PY) -m mou_etl.bench $(if $(SCALE),--scale $(SCALE),) $(if $(BACKEND),--backend $(BACKEND),)
 
 # Rewrites the lock from the current venv (after adding a dependency by hand).
 lock: $(STAMP)

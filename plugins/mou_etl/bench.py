@@ -54,7 +54,8 @@ UP snapshot end to end <= 3x limit; >= 20x faster than naive; peak RSS of the
 pipeline <= 2 GiB; doubling the snapshot grows the peak RSS by <= 10 %;
 national delta night <= 120 s; rollup <= 30 s.
 
-The results go to stdout and to ``--out`` (default ``BENCHMARKS.md`` at the
+The results go to stdout and to ``--out`` (default ``BENCHMARKS.md``, or
+``BENCHMARKS-postgresql.md`` with ``--backend postgresql``, at the
 repository root, overwritten) with the date, the machine, the load average and
 the exact command. The exit status is 0 when the benchmark ran, even if targets
 fail (the table says FAIL); 2 with a one-line cause when it could not run.
@@ -751,7 +752,8 @@ class Bench:
              "ok": rollup["seconds"] <= TARGET_ROLLUP_SECONDS},
         ]
         text = self.render(ratios, targets)
-        out = Path(a.out) if a.out else settings.PROJECT_ROOT / "BENCHMARKS.md"
+        default = "BENCHMARKS.md" if a.backend == "duckdb" else f"BENCHMARKS-{a.backend}.md"
+        out = Path(a.out) if a.out else settings.PROJECT_ROOT / default
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         print(text)
@@ -852,7 +854,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="limit the national delta to these states (repeatable; default every state)")
     p.add_argument("--backend", choices=("duckdb", "postgresql"), default="duckdb",
                    help="warehouse for limit/naive/ours (postgresql: MOU_TEST_POSTGRES_URL's server)")
-    p.add_argument("--out", default=None, help="markdown report (default BENCHMARKS.md at the repository root)")
+    p.add_argument("--out", default=None, help="markdown report (default BENCHMARKS.md at the repository root; "
+                   "BENCHMARKS-postgresql.md with --backend postgresql)")
     p.add_argument("--json", default=None, help="also write the raw results as JSON to this file")
     p.add_argument("--keep", action="store_true", help="keep the bench folder (and PostgreSQL databases)")
     p.add_argument("--flat-check", action=argparse.BooleanOptionalAction, default=True, dest="flat_check",

@@ -76,6 +76,12 @@ def national_rollup(conn: Connection, report_date: date) -> dict:
     with conn.begin():
         days = dates_to_compute(conn, report_date)
     watermark = change_watermark(conn)
+    if conn.dialect.name == "postgresql":
+        # Fresh planner statistics after the night's bulk loads (a sample of
+        # each table, so seconds at most; autovacuum may not have got to them).
+        with conn.begin():
+            conn.execute(sa.text("ANALYZE core.enrolment"))
+            conn.execute(sa.text("ANALYZE core.completion"))
     for day in days:
         with conn.begin():
             compute_date(conn, day, watermark)

@@ -1,5 +1,8 @@
 -- The records that count on :report_date, as temporary tables (warehouse.md,
 -- "Definitions"). r_states holds the configured MoU states (filled by the caller).
+-- Each temporary table is analysed once written: PostgreSQL has no statistics
+-- for them otherwise and plans million-row joins as if they were tiny
+-- (execute_file skips ANALYZE on DuckDB, which keeps statistics as it writes).
 DROP TABLE IF EXISTS r_snap;
 DROP TABLE IF EXISTS r_enrol;
 DROP TABLE IF EXISTS r_compl;
@@ -14,6 +17,7 @@ SELECT state_code, feed, MAX(report_date) AS last_snap
 FROM core.feed_version
 WHERE mode = 'snapshot' AND report_date <= :report_date
 GROUP BY state_code, feed;
+ANALYZE r_snap;
 
 -- Keys that a snapshot held only in quarantined rows (present, not removed).
 DROP TABLE IF EXISTS r_presence;
@@ -22,6 +26,7 @@ SELECT state_code, feed, user_id, content_id, batch_id, MAX(report_date) AS pres
 FROM core.snapshot_presence
 WHERE report_date <= :report_date
 GROUP BY state_code, feed, user_id, content_id, batch_id;
+ANALYZE r_presence;
 
 -- Per state and feed, the base date: the latest snapshot on or before the
 -- date, else the earliest version. A version before it counts only if its key
@@ -35,6 +40,7 @@ GROUP BY state_code, feed;
 UPDATE r_base SET first_date = (
     SELECT s.last_snap FROM r_snap AS s WHERE s.state_code = r_base.state_code AND s.feed = r_base.feed)
 WHERE EXISTS (SELECT 1 FROM r_snap AS s WHERE s.state_code = r_base.state_code AND s.feed = r_base.feed);
+ANALYZE r_base;
 
 -- The current version of a key is its latest on or before the date. Only a
 -- version after the base date can supersede another, so every version is
@@ -47,6 +53,7 @@ FROM core.enrolment AS e
 JOIN r_base AS b ON b.state_code = e.state_code AND b.feed = 'enrolment'
 WHERE e.report_date > b.first_date AND e.report_date <= :report_date
 GROUP BY e.state_code, e.user_id;
+ANALYZE r_enrol_later;
 
 CREATE TEMP TABLE r_enrol AS
 SELECT e.state_code, e.user_id, e.department, e.registration_date, e.report_date
@@ -67,8 +74,10 @@ FROM (
       ON p.state_code = e.state_code AND p.feed = 'enrolment' AND p.user_id = e.user_id
      AND p.content_id = '' AND p.batch_id = ''
     WHERE e.report_date <= :report_date AND p.present_on >= s.last_snap
+      AND EXISTS (SELECT 1 FROM r_presence AS q WHERE q.feed = 'enrolment')  -- skips the scan when none
 ) AS v
 WHERE v.rn = 1 AND v.report_date < v.first_date;
+ANALYZE r_enrol;
 
 -- Counted completion rows: the current version per key (as above), whose user
 -- is registered in that state on the date.
@@ -79,6 +88,7 @@ FROM core.completion AS c
 JOIN r_base AS b ON b.state_code = c.state_code AND b.feed = 'completion'
 WHERE c.report_date > b.first_date AND c.report_date <= :report_date
 GROUP BY c.state_code, c.user_id, c.content_id, c.batch_id;
+ANALYZE r_compl_later;
 
 CREATE TEMP TABLE r_compl AS
 SELECT c.state_code, c.user_id, c.content_id, c.batch_id, c.report_date, c.status,
@@ -108,10 +118,12 @@ FROM (
           ON p.state_code = c.state_code AND p.feed = 'completion' AND p.user_id = c.user_id
          AND p.content_id = c.content_id AND p.batch_id = c.batch_id
         WHERE c.report_date <= :report_date AND p.present_on >= s.last_snap
+          AND EXISTS (SELECT 1 FROM r_presence AS q WHERE q.feed = 'completion')  -- skips the scan when none
     ) AS v
     WHERE v.rn = 1 AND v.report_date < v.first_date
 ) AS c
 JOIN r_enrol AS e ON e.state_code = c.state_code AND e.user_id = c.user_id;
+ANALYZE r_compl;
 
 -- Per registered user and state: distinct courses completed there, and the
 -- user's completed rows (count, seconds, certificates) for the department mart.
@@ -142,3 +154,4 @@ LEFT JOIN (
     ) AS per_course
     GROUP BY state_code, user_id
 ) AS c ON c.state_code = e.state_code AND c.user_id = e.user_id;
+ANALYZE r_user;

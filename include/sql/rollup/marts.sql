@@ -55,6 +55,7 @@ LEFT JOIN (
 DROP TABLE IF EXISTS r_multi;
 CREATE TEMP TABLE r_multi AS
 SELECT user_id FROM r_enrol GROUP BY user_id HAVING COUNT(*) > 1;
+ANALYZE r_multi;
 
 DROP TABLE IF EXISTS r_mkey;
 CREATE TEMP TABLE r_mkey AS
@@ -63,6 +64,7 @@ SELECT c.user_id, c.content_id, c.status, c.duration_seconds, c.certificate_gene
                           ORDER BY c.report_date DESC, c.state_code ASC) AS rn
 FROM r_compl AS c
 JOIN r_multi AS m ON m.user_id = c.user_id;
+ANALYZE r_mkey;
 
 CREATE TEMP TABLE r_nat AS
 SELECT p.registered_users, p.users_with_completion, p.users_with_3plus, p.registrations_ytd,

@@ -74,16 +74,7 @@ after the states' cutoffs (the latest is {_latest_cutoff:%H:%M} IST).
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "mou-data", "retries": 2, "retry_delay": timedelta(minutes=5)},
-    params={
-        "report_date": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^(\d{4}-\d{2}-\d{2})?$",
-            title="Report date",
-            description="YYYY-MM-DD to roll up instead of the date derived from the logical date "
-            "(leave empty for the derived date).",
-        )
-    },
+    params={"report_date": Param(None, **schedule.report_date_param_spec("roll up"))},
     tags=["mou", "national"],
     doc_md=DOC,
 )

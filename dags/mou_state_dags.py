@@ -35,18 +35,6 @@ DEFAULT_ARGS = {
 }
 
 
-def report_date_param() -> Param:
-    """The optional ``report_date`` param of a manual run (empty: derived from the logical date)."""
-    return Param(
-        None,
-        type=["null", "string"],
-        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
-        title="Report date",
-        description="YYYY-MM-DD to process instead of the date derived from the run's logical date "
-        "(leave empty for the derived date).",
-    )
-
-
 def state_asset(code: str) -> Asset:
     """The Asset a state's DAG updates when the state's night for a date is done."""
     return Asset(f"mou://warehouse/state/{code}")
@@ -110,7 +98,7 @@ def build_state_dag(state: State):
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
-        params={"report_date": report_date_param()},
+        params={"report_date": Param(None, **schedule.report_date_param_spec("process"))},
         tags=["mou", "state"],
         doc_md=_doc(state),
     )

@@ -78,8 +78,6 @@ class Loader:
         self.run_id = run_id or f"manual-{uuid.uuid4().hex[:12]}"
         self.archive_root = Path(archive_root) if archive_root else settings.archive_dir()
         self._scratch = None
-        self._line_breaks = 0
-        self._archived_path: Path | None = None
         self._archiver: ThreadPoolExecutor | None = None
         self._archiving: dict[Path, Future] = {}
 
@@ -151,7 +149,10 @@ class Loader:
             if entry is None or entry.problem or not entry.name:
                 continue
             path = folder / entry.name
-            if path in self._archiving or not path.is_file() or self._unchanged_by_stat(manifest, report_date, feed, entry, path):
+            if path in self._archiving or not path.is_file():
+                continue
+            st = path.stat()
+            if self._unchanged(manifest, entry, st.st_size, st.st_mtime_ns, self._last_load(report_date, feed)):
                 continue
             if self._archiver is None:
                 self._archiver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mou-archive")
@@ -173,14 +174,11 @@ class Loader:
             self._archiver.shutdown(wait=True)
             self._archiver = None
 
-    def _unchanged_by_stat(self, manifest: Manifest, report_date: date, feed: str, entry: FileEntry, path: Path) -> bool:
-        """Same size and mtime as the last load of this feed and date, and the
-        same manifest entry: the file is taken as unchanged without reading it."""
-        last = self._last_load(report_date, feed)
-        if last is None:
-            return False
-        st = path.stat()
-        if last.file_size != st.st_size or last.file_mtime_ns != st.st_mtime_ns:
+    def _unchanged(self, manifest: Manifest, entry: FileEntry, size: int, mtime_ns: int, last) -> bool:
+        """Same size and mtime as ``last`` (the last load of this feed and date,
+        from ``_last_load``) and the same manifest entry: the file is taken as
+        unchanged without reading it."""
+        if last is None or last.file_size != size or last.file_mtime_ns != mtime_ns:
             return False
         return self._fingerprint(manifest, entry, last.file_sha256) == last.fingerprint
 
@@ -193,21 +191,18 @@ class Loader:
         name = entry.name if entry else None
         path = folder / name if name and not entry.problem else None
         out.file_name = display_path(path if path else (folder / name if name else manifest.path))
-        file_sha = size = mtime = archived = None
-        self._archived_path = None
+        file_sha = size = mtime = archived = arch = None
         last = self._last_load(report_date, feed)
         if path is not None and path.is_file():
             st = path.stat()
             size, mtime = st.st_size, st.st_mtime_ns
-            if self._unchanged_by_stat(manifest, report_date, feed, entry, path):
+            if self._unchanged(manifest, entry, size, mtime, last):
                 self._archiving.pop(path, None)
                 out.status = "unchanged"
                 return out
             arch = self._archive(path)
             file_sha, archived = arch.sha256, str(arch.path)
             out.file_sha256 = file_sha
-            self._line_breaks = arch.line_breaks
-            self._archived_path = arch.path
         fingerprint = self._fingerprint(manifest, entry, file_sha)
         if last is not None and last.fingerprint == fingerprint:
             out.status = "unchanged"
@@ -219,7 +214,7 @@ class Loader:
         )
         self._validation = None
         try:
-            staged = self._check_and_stage(manifest, report_date, feed, entry, path, file_sha)
+            staged = self._check_and_stage(manifest, report_date, feed, entry, path, arch)
         except FeedRejected as rej:
             out.reason, out.detail, out.rows_received = rej.code, rej.detail, rej.rows_received
             drop_staged(self.staging_db(), feed)
@@ -240,7 +235,8 @@ class Loader:
         parts = [manifest.problem or "", manifest.mode or "", entry.fingerprint_source if entry else "", entry.problem or "" if entry else "", file_sha or "absent"]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
-    def _check_and_stage(self, manifest, report_date, feed, entry, path, file_sha) -> StageResult:
+    def _check_and_stage(self, manifest, report_date, feed, entry, path, arch: archive.Archived | None) -> StageResult:
+        file_sha = arch.sha256 if arch else None
         if manifest.problem:
             raise FeedRejected("manifest_mismatch", manifest.problem)
         if entry.problem:
@@ -264,10 +260,10 @@ class Loader:
 
         # A plain CSV with no more line breaks than header + records has none
         # inside quoted fields: line numbers follow from record numbers.
-        embedded = gz or fmt != "csv" or entry.rows is None or self._line_breaks > entry.rows + 1
+        embedded = gz or fmt != "csv" or entry.rows is None or arch.line_breaks > entry.rows + 1
         # Staging reads the archived copy: the bytes whose sha256 was just checked.
         staged = stage_file(
-            db, feed, self._archived_path, fmt, gz, report_date, display_path(path), entry.rows,
+            db, feed, arch.path, fmt, gz, report_date, display_path(path), entry.rows,
             registered_users_sql=self._registered_sql(report_date) if feed == "completion" else None,
             validator=validator,
             embedded_newlines=embedded,

@@ -40,6 +40,7 @@ __all__ = [
     "state_report_date",
     "rollup_report_date",
     "last_trigger",
+    "report_date_param_spec",
     "latest_state_report_date",
     "state_logical_date",
     "rollup_logical_date",
@@ -160,3 +161,16 @@ def run_report_date(context, derive) -> str:
         return parse_report_date(override).isoformat()
     moment = context.get("logical_date") or context["dag_run"].run_after
     return derive(moment).isoformat()
+
+
+def report_date_param_spec(action: str) -> dict:
+    """Keyword arguments of the DAGs' optional ``report_date`` Param (``Param(None,
+    **spec)``): a manual run may name the date it ``action``s (empty: derived
+    from the logical date)."""
+    return {
+        "type": ["null", "string"],
+        "pattern": r"^(\d{4}-\d{2}-\d{2})?$",
+        "title": "Report date",
+        "description": f"YYYY-MM-DD to {action} instead of the date derived from the run's logical date "
+        "(leave empty for the derived date).",
+    }

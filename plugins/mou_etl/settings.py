@@ -7,6 +7,7 @@ no configuration; production points the variables elsewhere.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -54,8 +55,6 @@ def duckdb_threads() -> int:
 def pg_work_mem() -> str:
     """PostgreSQL ``work_mem`` for the rollup's sorts and hash aggregates over
     millions of rows (the server default, 4MB, makes them spill to disk)."""
-    import re
-
     value = os.environ.get("MOU_PG_WORK_MEM", "256MB").strip()
     if not re.fullmatch(r"\d+\s*(kB|MB|GB)", value):
         raise ValueError(f"MOU_PG_WORK_MEM={value!r}: expected a size such as 256MB")
@@ -64,6 +63,4 @@ def pg_work_mem() -> str:
 
 def masked_url(url: str) -> str:
     """A database URL with any password replaced, for display."""
-    import re
-
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

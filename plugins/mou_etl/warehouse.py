@@ -138,9 +138,10 @@ def execute_file(conn: Connection, name: str, params: dict[str, Any] | None = No
     params = params or {}
     duckdb = conn.dialect.name == "duckdb"
     for stmt in sql.load(name, **identifiers):
-        if duckdb and sql.strip_comments(stmt).lstrip().upper().startswith("ANALYZE "):
+        code = sql.strip_comments(stmt)
+        if duckdb and code.lstrip().upper().startswith("ANALYZE "):
             continue  # DuckDB keeps the statistics it plans with as it writes a table
-        used = {k: params[k] for k in _BIND.findall(sql.strip_comments(stmt)) if k in params}
+        used = {k: params[k] for k in _BIND.findall(code) if k in params}
         conn.execute(sa.text(stmt), used)
 
 

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -349,7 +350,27 @@ def validate_staged(
     return out
 
 
+_docs_deferred = 0
+
+
+@contextmanager
+def docs_index_once():
+    """Inside it, build_docs() at the end of each state's night leaves the Data
+    Docs site index alone; it is built once on the way out. The headless run of
+    all states uses it: the index lists every page of every night, so building
+    it costs more as history grows, and 28 builds a night would repeat it."""
+    global _docs_deferred
+    _docs_deferred += 1
+    try:
+        yield
+    finally:
+        _docs_deferred -= 1
+        if not _docs_deferred:
+            build_docs()
+
+
 def build_docs() -> None:
-    """Build the Data Docs pages of the validations run so far (end of a state's night)."""
-    if _runner is not None:
+    """Build the Data Docs site index for the validations run so far (end of a
+    state's night), unless inside docs_index_once()."""
+    if _runner is not None and not _docs_deferred:
         _runner.build_docs()

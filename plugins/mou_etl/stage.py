@@ -492,31 +492,37 @@ def stage_file(
     # first, so the exact comparison only runs on keys that occur twice.
     key = [f"s_{k}" for k in KEY_STORED[feed.name]]
     every = "hash(" + ", ".join(f"s_{c}" for c in stored_columns(feed.name)) + ")"
+    # Most files have no repeated key: the key hashes alone (a narrow scan) say
+    # so, and the wide comparison of whole rows is skipped.
     db.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE dup_{feed.name} AS
-        WITH twice AS (
-            SELECT hash({', '.join(key)}) AS kh FROM chk_{feed.name} WHERE reason IS NULL
-            GROUP BY kh HAVING count(*) > 1
-        ), rows AS (
-            SELECT rowid + 1 AS record_no, {', '.join(key)}, {every} AS h FROM chk_{feed.name}
-            WHERE reason IS NULL AND hash({', '.join(key)}) IN (SELECT kh FROM twice)
+        f"""CREATE OR REPLACE TEMP TABLE dupk_{feed.name} AS
+        SELECT hash({', '.join(key)}) AS kh FROM chk_{feed.name} WHERE reason IS NULL
+        GROUP BY kh HAVING count(*) > 1"""
+    )
+    if db.execute(f"SELECT count(*) FROM dupk_{feed.name}").fetchone()[0]:
+        db.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE dup_{feed.name} AS
+            WITH rows AS (
+                SELECT rowid + 1 AS record_no, {', '.join(key)}, {every} AS h FROM chk_{feed.name}
+                WHERE reason IS NULL AND hash({', '.join(key)}) IN (SELECT kh FROM dupk_{feed.name})
+            )
+            SELECT record_no,
+                   min(h) OVER (PARTITION BY {', '.join(key)}) <> max(h) OVER (PARTITION BY {', '.join(key)}) AS conflict,
+                   row_number() OVER (PARTITION BY {', '.join(key)}, h ORDER BY record_no) AS copy_no
+            FROM rows
+            """
         )
-        SELECT record_no,
-               min(h) OVER (PARTITION BY {', '.join(key)}) <> max(h) OVER (PARTITION BY {', '.join(key)}) AS conflict,
-               row_number() OVER (PARTITION BY {', '.join(key)}, h ORDER BY record_no) AS copy_no
-        FROM rows
-        """
-    )
-    db.execute(
-        f"""
-        UPDATE chk_{feed.name} AS c SET reason = CASE WHEN d.conflict THEN '{CONFLICTING_DUPLICATE}' END,
-            conflict = d.conflict, dup = (NOT d.conflict AND d.copy_no > 1)
-        FROM dup_{feed.name} AS d
-        WHERE c.rowid + 1 = d.record_no AND (d.conflict OR d.copy_no > 1)
-        """
-    )
-    db.execute(f"DROP TABLE dup_{feed.name}")
+        db.execute(
+            f"""
+            UPDATE chk_{feed.name} AS c SET reason = CASE WHEN d.conflict THEN '{CONFLICTING_DUPLICATE}' END,
+                conflict = d.conflict, dup = (NOT d.conflict AND d.copy_no > 1)
+            FROM dup_{feed.name} AS d
+            WHERE c.rowid + 1 = d.record_no AND (d.conflict OR d.copy_no > 1)
+            """
+        )
+        db.execute(f"DROP TABLE dup_{feed.name}")
+    db.execute(f"DROP TABLE dupk_{feed.name}")
     with_unknown = feed.name == "completion" and registered_users_sql is not None
     if with_unknown:
         db.execute(f"CREATE OR REPLACE TEMP TABLE reg_users AS {registered_users_sql}")

@@ -217,3 +217,36 @@ def test_row_count_must_match_manifest(tmp_path):
 def test_header_only_file_is_zero_rows(tmp_path):
     db, res = _stage(tmp_path, "enrolment", "e.csv", ENROL_HEADER.encode(), rows=0)
     assert res.rows_received == 0 and res.rows_loaded == 0
+
+
+def test_course_names_normalised_before_duplicates_are_judged(tmp_path):
+    # Content_Name spelled decomposed (e + combining acute) and precomposed: the same
+    # name once normalised, so the two rows are an identical duplicate, not a conflict.
+    lines = [
+        "u1,c1,,Cafe\u0301 basics,E\u0301,Course,01:00:00,2026-01-01,Completed,,2026-01-02,,,,X,x",  # 2
+        "u1,c1,,Caf\u00e9 basics,\u00c9,Course,01:00:00,2026-01-01,Completed,,2026-01-02,,,,Y,y",    # 3
+        "u2,c1,,Caf\u00e9 basics,P\u0301,Course,01:00:00,2026-01-01,Completed,,2026-01-02,,,,,",     # 4
+    ]
+    data = (COMP_HEADER + "\n".join(lines) + "\n").encode()
+    db, res = _stage(tmp_path, "completion", "c.csv", data)
+    assert res.rows_duplicate == 1 and res.rows_quarantined == 0 and res.rows_loaded == 2
+    good = _rows(db, "stg_completion")
+    assert [r["content_name"] for r in good] == ["Caf\u00e9 basics", "Caf\u00e9 basics"]
+    # provider: E + acute becomes U+00C9, P + acute becomes U+1E54
+    assert [r["content_provider"] for r in good] == ["\u00c9", "\u1e54"]
+
+
+def test_white_space_at_either_end_is_trimmed_inside_kept(tmp_path):
+    # the five white-space characters of the contract, first or last; inner ones stay
+    data = (
+        ENROL_HEADER
+        + '\tu1\u00a0,"\u00a0 Home \r",2026-01-01, Org  X ,x\u2003,,,,,,\n'
+        + "u2,\u00a0,2026-01-01,,,,,,,,\n"
+    ).encode()
+    db, res = _stage(tmp_path, "enrolment", "e.csv", data)
+    rows = _rows(db, "stg_enrolment")
+    assert [(r["user_id"], r["department"], r["organization"], r["designation"]) for r in rows] == [
+        ("u1", "Home", "Org  X", "x\u2003")  # U+2003 is not one of the five: kept
+    ]
+    q = _rows(db, "stgq_enrolment")
+    assert [(r["line_no"], r["reason"]) for r in q] == [(3, "missing_required")]  # NBSP alone is empty

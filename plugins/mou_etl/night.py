@@ -220,21 +220,6 @@ def national_rollup(report_date: str | date, warehouse: str | None = None) -> di
         return _rollup(conn, _day(report_date))
 
 
-def _states_night(codes, day, landing_root, session, run_id, summary, out) -> None:
-    """Each state's night in turn (run_night)."""
-    for code in codes:
-        deliveries = discover_deliveries(code, day, str(landing_root))
-        result = ingest_deliveries(code, day, deliveries, str(landing_root), session, run_id=run_id)
-        held = retry_held_rows(code, day, session)
-        finish_state_night(code, day, session, run_id=run_id)
-        summary["states"][code] = {"ingest": result, "held": held}
-        summary["rows_received"] += result["rows_received"]
-        for line in result["lines"]:
-            print(line, file=out)
-        if held["released"]:
-            print(f"{code}: {held['released']} held unknown_user rows loaded, {held['still_held']} still held", file=out)
-
-
 def run_night(
     report_date: str | date,
     states: list[str] | None = None,
@@ -253,8 +238,19 @@ def run_night(
     started = time.monotonic()
     summary = {"report_date": day.isoformat(), "states": {}, "rows_received": 0}
     with _session(warehouse) as session:
-        with docs_index_once():
-            _states_night(codes, day, landing_root, session, run_id, summary, out)
+        with docs_index_once():  # the Data Docs site index once, after every state
+            for code in codes:
+                deliveries = discover_deliveries(code, day, str(landing_root))
+                result = ingest_deliveries(code, day, deliveries, str(landing_root), session, run_id=run_id)
+                held = retry_held_rows(code, day, session)
+                finish_state_night(code, day, session, run_id=run_id)
+                summary["states"][code] = {"ingest": result, "held": held}
+                summary["rows_received"] += result["rows_received"]
+                for line in result["lines"]:
+                    print(line, file=out)
+                if held["released"]:
+                    print(f"{code}: {held['released']} held unknown_user rows loaded, {held['still_held']} still held",
+                          file=out)
         summary["rollup"] = national_rollup(day, session)
     summary["seconds"] = round(time.monotonic() - started, 3)
     r = summary["rollup"]

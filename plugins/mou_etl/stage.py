@@ -292,27 +292,33 @@ def _duck_error(exc: Exception) -> str:
 
 # --------------------------------------------------------------------------- checking
 
-# Each kept column: the column of core.<feed> it is stored in, and its kind:
-#   text  stored as the trimmed (normalised) text
+# Each kept column: the column of core.<feed> it is stored in, its kind, and
+# how its stored value is made:
+#   text  stored as the trimmed (normalised) text: an expression of v_<column>
+#   label descriptive text (departments, organisations, course names, ...): a few
+#         hundred distinct values in millions of rows, so the streaming pass
+#         stores the trimmed text and normalise_labels() applies the macro
+#         named here (NFC, collapsed white space) once per distinct value;
+#         row by row, NFC costs about 2 s per column of Hindi text
 #   date  parsed date          (the rules call it d_<column>)
 #   value normalised value     (the rules call it n_<column>)
 COLUMNS = {
     "enrolment": {
         "user_id": ("user_id", "text", "v_user_id"),
-        "department": ("department", "text", "mou_dept(v_department)"),
+        "department": ("department", "label", "mou_dept"),
         "user_registration_date": ("registration_date", "date", "d_user_registration_date"),
-        "organization": ("organization", "text", "mou_nfc(v_organization)"),
-        "designation": ("designation", "text", "mou_nfc(v_designation)"),
-        "group": ("service_group", "text", "mou_nfc(v_group)"),
+        "organization": ("organization", "label", "mou_nfc"),
+        "designation": ("designation", "label", "mou_nfc"),
+        "group": ("service_group", "label", "mou_nfc"),
         "mdoid": ("mdoid", "text", "v_mdoid"),
     },
     "completion": {
         "user_id": ("user_id", "text", "v_user_id"),
         "content_id": ("content_id", "text", "v_content_id"),
         "batch_id": ("batch_id", "text", "coalesce(v_batch_id, '')"),
-        "content_name": ("content_name", "text", "mou_nfc(v_content_name)"),
-        "content_provider": ("content_provider", "text", "mou_nfc(v_content_provider)"),
-        "content_type": ("content_type", "text", "mou_nfc(v_content_type)"),
+        "content_name": ("content_name", "label", "mou_nfc"),
+        "content_provider": ("content_provider", "label", "mou_nfc"),
+        "content_type": ("content_type", "label", "mou_nfc"),
         "content_duration": ("duration_seconds", "value", "n_content_duration"),
         "enrolled_on": ("enrolled_on", "date", "d_enrolled_on"),
         "status": ("status", "value", "n_status"),
@@ -334,37 +340,26 @@ VALUE_EXPR = {
 
 KEY_STORED = {"enrolment": ["user_id"], "completion": ["user_id", "content_id", "batch_id"]}
 
-# Descriptive text columns (departments, organisations, course names, ...) hold a
-# few hundred distinct values in millions of rows, and their normalisation (NFC,
-# collapsed white space) is costly per value on Hindi text. The streaming pass
-# stores their trimmed value; normalise_by_value() then normalises each distinct
-# value once and rewrites only the rows whose value changes.
-BY_VALUE = {
-    "enrolment": ("department", "organization", "designation", "group"),
-    "completion": ("content_name", "content_provider", "content_type"),
-}
-
-
-def normalise_by_value(db, feed: str, table: str) -> None:
-    """Apply the normalisation of each BY_VALUE column of ``table`` (the checked
-    rows) once per distinct value; the result equals applying it row by row."""
-    for canon in BY_VALUE[feed]:
-        stored, _, expr = COLUMNS[feed][canon]
-        fn = expr.replace(f"v_{canon}", "v")
+def normalise_labels(db, feed: str, table: str) -> None:
+    """Apply each label column's normaliser to ``table`` (the checked rows) once
+    per distinct value and rewrite only the rows whose value changes; the
+    result equals applying it row by row."""
+    for stored, kind, macro in COLUMNS[feed].values():
+        if kind != "label":
+            continue
         # The distinct values first, in a table of their own: in one query the
         # optimiser would push the filter below the DISTINCT, normalising every row.
         db.execute(
-            f"CREATE OR REPLACE TEMP TABLE byval_{feed} AS"
+            f"CREATE OR REPLACE TEMP TABLE label_{feed} AS"
             f" SELECT DISTINCT s_{stored} AS v FROM {table} WHERE s_{stored} IS NOT NULL"
         )
         db.execute(
-            f"CREATE OR REPLACE TEMP TABLE byval_{feed} AS SELECT v, {fn} AS n FROM byval_{feed} WHERE {fn} IS DISTINCT FROM v"
+            f"CREATE OR REPLACE TEMP TABLE label_{feed} AS"
+            f" SELECT v, {macro}(v) AS n FROM label_{feed} WHERE {macro}(v) IS DISTINCT FROM v"
         )
-        if db.execute(f"SELECT count(*) FROM byval_{feed}").fetchone()[0]:
-            db.execute(
-                f"UPDATE {table} AS c SET s_{stored} = x.n FROM byval_{feed} AS x WHERE c.s_{stored} = x.v"
-            )
-        db.execute(f"DROP TABLE byval_{feed}")
+        if db.execute(f"SELECT count(*) FROM label_{feed}").fetchone()[0]:
+            db.execute(f"UPDATE {table} AS c SET s_{stored} = x.n FROM label_{feed} AS x WHERE c.s_{stored} = x.v")
+        db.execute(f"DROP TABLE label_{feed}")
 
 
 def stored_columns(feed: str) -> list[str]:
@@ -378,7 +373,7 @@ def rule_view_sql(feed: str, table: str) -> str:
     "a value was given" next to the parsed value."""
     cols = ["rowid + 1 AS record_no", "*"]
     for canon, (stored, kind, _) in COLUMNS[feed].items():
-        if kind == "text":
+        if kind in ("text", "label"):
             cols.append(f"nullif(s_{stored}, '') AS v_{canon}" if canon == "batch_id" else f"s_{stored} AS v_{canon}")
         else:
             # the rules only ask whether a value was given (details are not needed here)
@@ -440,11 +435,8 @@ def stage_file(
         elif kind == "value":
             typed.append(f"{VALUE_EXPR[canon]} AS n_{canon}")
     out = ["nl", "_rd", "reason"]
-    out += [
-        f"{f'v_{canon}' if canon in BY_VALUE[feed.name] else expr} AS s_{stored}"
-        for canon, (stored, _, expr) in columns.items()
-    ]
-    out += [f"(v_{canon} IS NOT NULL) AS p_{canon}" for canon, (_, kind, _) in columns.items() if kind != "text"]
+    out += [f"{f'v_{canon}' if kind == 'label' else expr} AS s_{stored}" for canon, (stored, kind, expr) in columns.items()]
+    out += [f"(v_{canon} IS NOT NULL) AS p_{canon}" for canon, (_, kind, _) in columns.items() if kind in ("date", "value")]
     raw_values = "json_object(" + ", ".join(f"'{feed.display(c)}', f_{c}" for c in feed.columns) + ")"
     out += [
         f"CASE WHEN reason IS NOT NULL THEN {detail} END AS detail",
@@ -486,7 +478,7 @@ def stage_file(
             "missing_columns", f"{display_name}: required column(s) absent: {', '.join(missing)}", rows_received=received
         )
 
-    normalise_by_value(db, feed.name, f"chk_{feed.name}")
+    normalise_labels(db, feed.name, f"chk_{feed.name}")
 
     # Duplicates among the rows that passed the value rules: keys are hashed
     # first, so the exact comparison only runs on keys that occur twice.

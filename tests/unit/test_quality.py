@@ -74,10 +74,10 @@ def test_gx_counts_equal_quarantine_counts(staged):
     assert len(result["expectations"]) == 1 + len(expected)
 
 
-def _delivery(root: Path, rows: list[str]) -> None:
+def _delivery(root: Path, rows: list[str], state: str = "UP") -> None:
     import hashlib
 
-    folder = root / "UP" / "2026-01-06"
+    folder = root / state / "2026-01-06"
     folder.mkdir(parents=True)
     enrol = "User_ID,Department,User_Registration_Date\n" + "".join(f"u{i},D,2026-01-01\n" for i in range(1, 20))
     (folder / "enrolment.csv").write_text(enrol)
@@ -86,7 +86,7 @@ def _delivery(root: Path, rows: list[str]) -> None:
         {"feed": f, "name": f"{f}.csv", "rows": n, "sha256": hashlib.sha256((folder / f"{f}.csv").read_bytes()).hexdigest()}
         for f, n in (("enrolment", 19), ("completion", len(rows)))
     ]
-    (folder / "manifest.json").write_text(json.dumps({"state": "UP", "report_date": "2026-01-06", "mode": "delta", "files": files}))
+    (folder / "manifest.json").write_text(json.dumps({"state": state, "report_date": "2026-01-06", "mode": "delta", "files": files}))
 
 
 def test_results_are_stored_and_rendered(tmp_path, monkeypatch):
@@ -109,3 +109,19 @@ def test_results_are_stored_and_rendered(tmp_path, monkeypatch):
     assert page.is_file() and "bad_value" in page.read_text()
     assert json.loads(rows[0].result_json)["success"] is False
     assert (tmp_path / "data" / "quality" / "docs" / "index.html").is_file()
+
+
+def test_headless_night_indexes_every_state_page_once_at_the_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOU_DATA_DOCS", "1")
+    monkeypatch.setattr(quality, "_runner", None)  # one GX context per process: a new one, writing under tmp_path
+    good = [f"u{i},c{i},,C,P,Course,01:00:00,2026-01-01,Completed,100,2026-01-02,Yes,," for i in range(1, 20)]
+    for state in ("UP", "UK"):
+        _delivery(tmp_path / "landing", good, state)
+    builds = []
+    real = quality._Runner.build_docs
+    monkeypatch.setattr(quality._Runner, "build_docs", lambda self: (builds.append(list(self.pending_docs)), real(self)))
+    night.run_night("2026-01-06", ["UP", "UK"], str(tmp_path / "landing"), f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    # one index build, after both states, covering the four validations
+    assert len(builds) == 1 and len(builds[0]) == 4
+    index = (tmp_path / "data" / "quality" / "docs" / "index.html").read_text()
+    assert "UP_2026-01-06" in index and "UK_2026-01-06" in index

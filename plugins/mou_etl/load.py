@@ -355,6 +355,13 @@ class Loader:
             params = self._record_params(out, report_date, record)
             params.update(mode=mode)
             execute_file(self.conn, f"load/accept_{feed}.sql", params)
+            if self.wh.is_duckdb:
+                execute_file(self.conn, f"load/core_{feed}.sql", params)
+            else:  # the same statement, its rows by COPY from the staging DuckDB
+                from .transfer import copy_insert
+
+                (statement,) = sql.load(f"load/core_{feed}.sql")
+                copy_insert(self.staging_db(), self.conn, statement, params)
             execute_file(self.conn, "load/accept_common.sql", params, feed=feed)
             execute_file(self.conn, "load/record_feed_load.sql", params)
             self._store_validation(out, report_date, record)

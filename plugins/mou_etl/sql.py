@@ -45,14 +45,37 @@ def statements(text: str) -> list[str]:
     return out
 
 
-def literal(value) -> str:
-    """A SQL literal for a date or text (for the few places where a value is
-    inlined into SQL rather than bound: DuckDB table functions, staged SQL)."""
-    from datetime import date
+BIND = re.compile(r"(?<![:\w]):(\w+)")
 
+
+def literal(value) -> str:
+    """A SQL literal for a date, a number or text (for the few places where a
+    value is inlined into SQL rather than bound: DuckDB table functions,
+    staged SQL)."""
+    from datetime import date, datetime
+
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
     if isinstance(value, date):
         return f"DATE '{value.isoformat()}'"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def inline(text: str, params: dict) -> str:
+    """SQL text with its ``:name`` parameters replaced by literals (every one
+    must be given)."""
+    def value(m: re.Match) -> str:
+        if m.group(1) not in params:
+            raise KeyError(f"SQL parameter :{m.group(1)} has no value")
+        return literal(params[m.group(1)])
+
+    return BIND.sub(value, strip_comments(text))
 
 
 def strip_comments(text: str) -> str:

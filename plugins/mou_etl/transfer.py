@@ -3,19 +3,22 @@ with COPY (psycopg 3), the database's bulk path, in constant memory.
 
 DuckDB writes a table as CSV to a scratch file; psycopg streams the file into
 ``COPY ... FROM STDIN`` in blocks. (NULL is an unquoted empty field, an empty
-string a quoted one, in both directions.)
+string a quoted one, in both directions.) The feed's rows go straight into
+their ``core`` table (``copy_insert``), read while DuckDB is still writing.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import threading
 import uuid
 from pathlib import Path
 
 import duckdb
 from sqlalchemy.engine import Connection
 
-from . import settings
+from . import settings, sql
 
 BLOCK = 1 << 20
 
@@ -108,6 +111,81 @@ def push_table(db, conn: Connection, table: str) -> int:
 
 
 def push_staged(db, conn: Connection, feed: str) -> None:
-    tables = [f"stg_{feed}", f"stgq_{feed}"] + (["stgh_completion"] if feed == "completion" else [])
+    """The quarantined (and held) rows as PostgreSQL temporary tables; the good
+    rows go by ``copy_insert``."""
+    tables = [f"stgq_{feed}"] + (["stgh_completion"] if feed == "completion" else [])
     for table in tables:
         push_table(db, conn, table)
+
+
+_INSERT_SELECT = re.compile(r"INSERT\s+INTO\s+([\w.]+)\s*\(([^)]*)\)\s*(SELECT\b.*)", re.S | re.I)
+
+
+class TransferError(RuntimeError):
+    """Rows did not arrive whole: the caller's transaction must not commit."""
+
+
+def _stream_export(db, query: str, cur, copy_sql: str) -> int:
+    """COPY the rows of a DuckDB query into PostgreSQL; returns the rows copied.
+
+    DuckDB writes the CSV on a worker thread while this one sends what is
+    written so far: the export and PostgreSQL's parsing overlap (two cores),
+    and the scratch file is read from the page cache. The file is read only
+    once DuckDB has created it (a file made in advance could be replaced,
+    leaving an empty one open). A failed export abandons the COPY."""
+    tmp = _scratch_file(".csv")
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def export() -> None:
+        try:
+            db.execute(f"COPY ({query}) TO '{tmp}' (FORMAT csv, HEADER false, USE_TMP_FILE false)")
+        except BaseException as exc:  # handed to the reading thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=export, name="mou-copy-export", daemon=True)
+    worker.start()
+    try:
+        while not tmp.exists() and not done.is_set():
+            done.wait(0.005)
+        with cur.copy(copy_sql) as copy:
+            if tmp.exists():
+                with open(tmp, "rb") as fh:
+                    while True:
+                        finished = done.is_set()
+                        block = fh.read(BLOCK)
+                        if block:
+                            copy.write(block)
+                        elif finished:
+                            break
+                        else:
+                            done.wait(0.005)
+            worker.join()
+            if failure:
+                raise failure[0]  # inside the COPY block: psycopg cancels the COPY
+        return cur.rowcount
+    finally:
+        worker.join()
+        tmp.unlink(missing_ok=True)
+
+
+def copy_insert(db, conn: Connection, statement: str, params: dict) -> int:
+    """Run ``INSERT INTO <table> (<columns>) SELECT ... FROM <staged table>``
+    with the SELECT in the staging DuckDB and the rows going into the
+    PostgreSQL table by COPY (one pass, no PostgreSQL staging table).
+    ``:name`` parameters are inlined as literals. Checks that every row of the
+    SELECT arrived; returns the rows copied."""
+    m = _INSERT_SELECT.fullmatch(sql.strip_comments(statement).strip())
+    if not m:
+        raise ValueError(f"copy_insert needs INSERT INTO t (columns) SELECT ...; got {statement[:80]!r}")
+    target, columns, select = m.groups()
+    query = sql.inline(select, params)
+    expected = int(db.execute(f"SELECT count(*) FROM ({query})").fetchone()[0])
+    cols = ", ".join(c.strip() for c in columns.split(","))
+    with _psycopg(conn).cursor() as cur:
+        copied = _stream_export(db, query, cur, f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)")
+    if copied != expected:
+        raise TransferError(f"COPY into {target}: {copied} rows arrived of the {expected} staged")
+    return copied

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -130,9 +129,6 @@ def raw_duckdb(conn: Connection):
     return inner if inner is not None else dbapi
 
 
-_BIND = re.compile(r"(?<![:\w]):(\w+)")
-
-
 def execute_file(conn: Connection, name: str, params: dict[str, Any] | None = None, **identifiers: str) -> None:
     """Run every statement of include/sql/<name>, each with the parameters it uses."""
     params = params or {}
@@ -141,7 +137,7 @@ def execute_file(conn: Connection, name: str, params: dict[str, Any] | None = No
         code = sql.strip_comments(stmt)
         if duckdb and code.lstrip().upper().startswith("ANALYZE "):
             continue  # DuckDB keeps the statistics it plans with as it writes a table
-        used = {k: params[k] for k in _BIND.findall(code) if k in params}
+        used = {k: params[k] for k in sql.BIND.findall(code) if k in params}
         conn.execute(sa.text(stmt), used)
 
 

@@ -55,7 +55,13 @@ WHERE e.report_date > b.first_date AND e.report_date <= :report_date
 GROUP BY e.state_code, e.user_id;
 ANALYZE r_enrol_later;
 
+-- uid: a number per counted registration (state and user), so that the
+-- per-user aggregation below groups and sorts on an integer: on PostgreSQL,
+-- under a libc collation such as C.UTF-8 or en_US.UTF-8, every comparison of
+-- the text key goes through strcoll (UP snapshot: 8.9 s against 2.8 s).
 CREATE TEMP TABLE r_enrol AS
+SELECT ROW_NUMBER() OVER () AS uid, r.*
+FROM (
 SELECT e.state_code, e.user_id, e.department, e.registration_date, e.report_date
 FROM core.enrolment AS e
 JOIN r_base AS b ON b.state_code = e.state_code AND b.feed = 'enrolment'
@@ -76,7 +82,8 @@ FROM (
     WHERE e.report_date <= :report_date AND p.present_on >= s.last_snap
       AND EXISTS (SELECT 1 FROM r_presence AS q WHERE q.feed = 'enrolment')  -- skips the scan when none
 ) AS v
-WHERE v.rn = 1 AND v.report_date < v.first_date;
+WHERE v.rn = 1 AND v.report_date < v.first_date
+) AS r;
 ANALYZE r_enrol;
 
 -- Counted completion rows: the current version per key (as above), whose user
@@ -91,7 +98,7 @@ GROUP BY c.state_code, c.user_id, c.content_id, c.batch_id;
 ANALYZE r_compl_later;
 
 CREATE TEMP TABLE r_compl AS
-SELECT c.state_code, c.user_id, c.content_id, c.batch_id, c.report_date, c.status,
+SELECT e.uid, c.state_code, c.user_id, c.content_id, c.batch_id, c.report_date, c.status,
        c.duration_seconds, c.completed_on, c.certificate_generated
 FROM (
     SELECT c.state_code, c.user_id, c.content_id, c.batch_id, c.report_date, c.status,
@@ -125,33 +132,25 @@ FROM (
 JOIN r_enrol AS e ON e.state_code = c.state_code AND e.user_id = c.user_id;
 ANALYZE r_compl;
 
--- Per registered user and state: distinct courses completed there, and the
--- user's completed rows (count, seconds, certificates) for the department mart.
--- The completion rows are aggregated per user first, then joined to the
--- registered users (1 row each), not the other way round.
+-- Per registered user and state: distinct courses completed there (a course
+-- may be completed in more than one batch), and the user's completed rows
+-- (count, seconds, certificates) for the department mart. The completion rows
+-- are aggregated per user (uid) first, then joined to the registered users
+-- (1 row each), not the other way round.
 CREATE TEMP TABLE r_user AS
-SELECT e.state_code, e.user_id, e.department, e.registration_date, e.report_date,
+SELECT e.uid, e.state_code, e.user_id, e.department, e.registration_date, e.report_date,
        COALESCE(c.courses, 0) AS courses_completed,
        COALESCE(c.completions, 0) AS completions,
        COALESCE(c.completed_seconds, 0) AS completed_seconds,
        COALESCE(c.certificates, 0) AS certificates
 FROM r_enrol AS e
 LEFT JOIN (
-    -- two plain aggregations: per course (a course may be completed in more
-    -- than one batch), then per user; cheaper than COUNT(DISTINCT) per user
-    SELECT state_code, user_id,
-           COUNT(*) AS courses,
-           SUM(completions) AS completions,
-           SUM(completed_seconds) AS completed_seconds,
-           SUM(certificates) AS certificates
-    FROM (
-        SELECT state_code, user_id, content_id,
-               COUNT(*) AS completions,
-               SUM(duration_seconds) AS completed_seconds,
-               SUM(CASE WHEN certificate_generated THEN 1 ELSE 0 END) AS certificates
-        FROM r_compl WHERE status = 'Completed'
-        GROUP BY state_code, user_id, content_id
-    ) AS per_course
-    GROUP BY state_code, user_id
-) AS c ON c.state_code = e.state_code AND c.user_id = e.user_id;
+    SELECT uid,
+           COUNT(DISTINCT content_id) AS courses,
+           COUNT(*) AS completions,
+           SUM(duration_seconds) AS completed_seconds,
+           SUM(CASE WHEN certificate_generated THEN 1 ELSE 0 END) AS certificates
+    FROM r_compl WHERE status = 'Completed'
+    GROUP BY uid
+) AS c ON c.uid = e.uid;
 ANALYZE r_user;

@@ -52,7 +52,9 @@ What is measured
 The targets (defined at scale 1.0; at other scales the verdicts are indicative):
 UP snapshot end to end <= 3x limit; >= 20x faster than naive; peak RSS of the
 pipeline <= 2 GiB; doubling the snapshot grows the peak RSS by <= 10 %;
-national delta night <= 120 s; rollup <= 30 s.
+national delta night <= 120 s; rollup <= 30 s. With ``--backend postgresql``
+the one target is the first (<= 3x its raw COPY); the table shows the other
+five for reference, marked as DuckDB targets.
 
 The results go to stdout and to ``--out`` (default ``BENCHMARKS.md``, or
 ``BENCHMARKS-postgresql.md`` with ``--backend postgresql``, at the
@@ -751,6 +753,10 @@ class Bench:
              "value": f"{rollup['seconds']:.1f} s (UP snapshot loaded, scale {a.scale:g})",
              "ok": rollup["seconds"] <= TARGET_ROLLUP_SECONDS},
         ]
+        # The issue sets one target for PostgreSQL (<= 3x its COPY); the others
+        # are DuckDB targets, reported on PostgreSQL for reference only.
+        for i, t in enumerate(targets):
+            t["applies"] = a.backend == "duckdb" or i == 0
         text = self.render(ratios, targets)
         default = "BENCHMARKS.md" if a.backend == "duckdb" else f"BENCHMARKS-{a.backend}.md"
         out = Path(a.out) if a.out else settings.PROJECT_ROOT / default
@@ -828,7 +834,11 @@ class Bench:
         lines += ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
         for t in targets:
             verdict = "PASS" if t["ok"] else ("FAIL" if t["ok"] is False else "not measured")
-            lines.append(f"| {t['target']} | {t['value']} | **{verdict}** |")
+            if t.get("applies", True):
+                verdict = f"**{verdict}**"
+            else:
+                verdict = f"{verdict} (a DuckDB target, shown for reference)"
+            lines.append(f"| {t['target']} | {t['value']} | {verdict} |")
         lines += ["", "Notes per step:", ""]
         for r in self.results:
             lines.append(f"* **{r['method']}**: {r['what']}" + (f". {r['note']}" if r["note"] else ""))

@@ -1,8 +1,11 @@
 -- Users registered in one state as of one date: in the state's current
 -- enrolment records (a version on or before the date, and not before the
 -- latest accepted enrolment snapshot on or before the date, which would have
--- removed it). {state} and {report_date} are SQL literals.
-SELECT DISTINCT e.user_id
+-- removed it). {state} and {report_date} are SQL literals. A user with more
+-- than one current version appears more than once: the callers use it as a
+-- set (IN / NOT IN), and on PostgreSQL a DISTINCT over the UP snapshot's
+-- 18.8 lakh ids spilled to disk inside the night's transaction.
+SELECT e.user_id
 FROM core.enrolment AS e
 WHERE e.state_code = {state}
   AND e.report_date <= {report_date}

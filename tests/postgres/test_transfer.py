@@ -1,0 +1,98 @@
+"""transfer.copy_insert: a staged DuckDB query's rows into a PostgreSQL table
+by COPY, read while DuckDB writes them. Values arrive as they were (NULL and
+the empty string apart, quotes, line breaks, Hindi, dates, numbers), and an
+export that fails half-way leaves nothing behind."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from mou_etl import transfer
+
+pytestmark = pytest.mark.postgres
+
+TABLE = """CREATE TABLE t_target (
+    state_code TEXT NOT NULL, n BIGINT NOT NULL, name TEXT, day DATE, pct DOUBLE PRECISION, ok BOOLEAN)"""
+INSERT = ("INSERT INTO t_target (state_code, n, name, day, pct, ok)\n"
+          "SELECT :state_code, n, name, day, pct, ok FROM stg_t")
+
+
+@pytest.fixture
+def pg(postgres_url):
+    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        with conn.begin():
+            conn.execute(sa.text(TABLE))
+        yield conn
+    engine.dispose()
+
+
+def _rows(conn):
+    with conn.begin():
+        return conn.execute(sa.text("SELECT state_code, n, name, day, pct, ok FROM t_target ORDER BY n")).all()
+
+
+def test_values_arrive_as_staged(pg):
+    db = duckdb.connect()
+    db.execute("CREATE TABLE stg_t (n BIGINT, name VARCHAR, day DATE, pct DOUBLE, ok BOOLEAN)")
+    db.execute(
+        "INSERT INTO stg_t VALUES (1, NULL, NULL, NULL, NULL), (2, '', DATE '2026-01-05', 0.1, true), "
+        "(3, 'say \"hi\", then go', DATE '1999-12-31', 99.95, false), (4, 'line one\nline two', NULL, 1e-7, NULL), "
+        "(5, 'हिन्दी विभाग', DATE '2026-02-28', -0.0, true)"
+    )
+    with pg.begin():
+        copied = transfer.copy_insert(db, pg, INSERT, {"state_code": "UP"})
+    assert copied == 5
+    assert _rows(pg) == [
+        ("UP", 1, None, None, None, None),
+        ("UP", 2, "", date(2026, 1, 5), 0.1, True),
+        ("UP", 3, 'say "hi", then go', date(1999, 12, 31), 99.95, False),
+        ("UP", 4, "line one\nline two", None, 1e-7, None),
+        ("UP", 5, "हिन्दी विभाग", date(2026, 2, 28), -0.0, True),
+    ]
+
+
+def test_large_export_arrives_whole(pg):
+    """More than one block, and written faster than it is read or not: every row."""
+    db = duckdb.connect()
+    db.execute("CREATE TABLE stg_t AS SELECT i AS n, repeat('x', 40) || i AS name, DATE '2026-01-01' + "
+               "CAST(i % 300 AS INTEGER) AS day, i / 7.0 AS pct, i % 2 = 0 AS ok FROM range(300000) AS r(i)")
+    with pg.begin():
+        assert transfer.copy_insert(db, pg, INSERT, {"state_code": "GA"}) == 300000
+    with pg.begin():
+        count, total, last = pg.execute(sa.text("SELECT count(*), sum(n), max(name) FROM t_target")).one()
+    assert (count, total) == (300000, sum(range(300000)))
+    assert last == "x" * 40 + "99999"
+
+
+def test_export_failing_half_way_leaves_nothing(pg, monkeypatch):
+    db = duckdb.connect()
+    db.execute("CREATE TABLE stg_t AS SELECT i AS n, 'row ' || i AS name, NULL::DATE AS day, NULL::DOUBLE AS pct, "
+               "NULL::BOOLEAN AS ok FROM range(3000000) AS r(i)")
+    # The count succeeds; the export fails after most rows are written.
+    failing = INSERT.replace("SELECT :state_code, n,", "SELECT :state_code, CASE WHEN n < 2900000 THEN n "
+                             "ELSE CAST(error('export broke at ' || n) AS BIGINT) END,")
+    sent = []
+
+    def spy_open(path, mode="r", *args, **kwargs):   # counts what the reader passed on to COPY
+        fh = open(path, mode, *args, **kwargs)
+        read = fh.read
+        fh_read = lambda n=-1: sent.append(len(b := read(n))) or b  # noqa: E731
+        return type("Spy", (), {"read": staticmethod(fh_read), "__enter__": lambda self: self,
+                                "__exit__": lambda self, *exc: fh.close()})()
+
+    monkeypatch.setattr(transfer, "open", spy_open, raising=False)
+    with pytest.raises(duckdb.Error, match="export broke"):
+        with pg.begin():
+            transfer.copy_insert(db, pg, failing, {"state_code": "UP"})
+    assert sum(sent) > 0, "the failure came before any row was sent: this test did not test the half-way case"
+    assert _rows(pg) == []
+
+
+def test_only_an_insert_select_is_accepted(pg):
+    with pytest.raises(ValueError, match="INSERT INTO t"):
+        transfer.copy_insert(duckdb.connect(), pg, "DELETE FROM t_target", {})

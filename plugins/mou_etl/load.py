@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -105,15 +106,35 @@ class Loader:
             self._scratch.close()
             self._scratch = None
 
-    def _registered_sql(self, report_date: date) -> str:
+    @contextmanager
+    def _registered_users(self, report_date: date):
+        """The registered-users query for staging a completion feed (see
+        stage_file). On DuckDB it runs where the file is staged. From a
+        PostgreSQL warehouse the users are fetched on a worker thread while the
+        file is staged (the connection is not used meanwhile), and staging waits
+        for them only when it needs them; leaving the block waits for the
+        worker in any case."""
         query = registered_users_query(self.state.code, report_date)
         if self.wh.is_duckdb:
-            return query
-        from .transfer import pull_query
+            yield query
+            return
+        from .transfer import load_user_ids, pull_to_file, scratch_file
 
-        with self._tx():
-            pull_query(self.conn, self.staging_db(), query, "wh_registered_users")
-        return "SELECT user_id FROM wh_registered_users"
+        tmp = scratch_file(".csv")
+        with self._tx(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="mou-registered") as pool:
+            pending = pool.submit(pull_to_file, self.conn, query, tmp)
+
+            def registered_sql() -> str:
+                pending.result()
+                load_user_ids(self.staging_db(), tmp, "wh_registered_users")
+                return "SELECT user_id FROM wh_registered_users"
+
+            try:
+                yield registered_sql
+                pending.result()  # a failure of the worker, had staging not asked for it
+            finally:
+                wait([pending])
+                tmp.unlink(missing_ok=True)
 
     def _last_load(self, report_date: date, feed: str):
         with self._tx():
@@ -262,12 +283,13 @@ class Loader:
         # inside quoted fields: line numbers follow from record numbers.
         embedded = gz or fmt != "csv" or entry.rows is None or arch.line_breaks > entry.rows + 1
         # Staging reads the archived copy: the bytes whose sha256 was just checked.
-        staged = stage_file(
-            db, feed, arch.path, fmt, gz, report_date, display_path(path), entry.rows,
-            registered_users_sql=self._registered_sql(report_date) if feed == "completion" else None,
-            validator=validator,
-            embedded_newlines=embedded,
-        )
+        with self._registered_users(report_date) if feed == "completion" else nullcontext() as registered:
+            staged = stage_file(
+                db, feed, arch.path, fmt, gz, report_date, display_path(path), entry.rows,
+                registered_users_sql=registered,
+                validator=validator,
+                embedded_newlines=embedded,
+            )
         self._validation = staged.validation
         received = staged.rows_received
         # Held unknown_user rows are not bad rows: they wait for an enrolment that

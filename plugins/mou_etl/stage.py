@@ -20,6 +20,7 @@ import gzip
 import io
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -391,7 +392,7 @@ def stage_file(
     report_date: date,
     display_name: str,
     expected_rows: int | None,
-    registered_users_sql: str | None = None,
+    registered_users_sql: str | Callable[[], str] | None = None,
     validator=None,
     embedded_newlines: bool = True,
 ) -> StageResult:
@@ -405,7 +406,9 @@ def stage_file(
     for completion, ``stgh_completion`` (held unknown_user rows).
 
     ``registered_users_sql`` (completion only) is a DuckDB query returning the
-    ``user_id`` of users registered in the state as of the report date.
+    ``user_id`` of users registered in the state as of the report date, or a
+    function returning that query, called when it is first needed (so that a
+    PostgreSQL warehouse can be asked for the users while the file is staged).
     ``validator(db, table, with_unknown_user)`` runs the data quality suite on
     the checked rows (``quality.validate_staged``); its per-rule counts must
     equal the quarantine's. ``embedded_newlines=False`` (known from the archive
@@ -517,7 +520,8 @@ def stage_file(
     db.execute(f"DROP TABLE dupk_{feed.name}")
     with_unknown = feed.name == "completion" and registered_users_sql is not None
     if with_unknown:
-        db.execute(f"CREATE OR REPLACE TEMP TABLE reg_users AS {registered_users_sql}")
+        query = registered_users_sql() if callable(registered_users_sql) else registered_users_sql
+        db.execute(f"CREATE OR REPLACE TEMP TABLE reg_users AS {query}")
         db.execute(
             f"""
             UPDATE chk_completion SET reason = '{UNKNOWN_USER}',

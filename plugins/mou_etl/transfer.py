@@ -60,7 +60,7 @@ def scratch_duckdb() -> ScratchDuckDB:
     return ScratchDuckDB()
 
 
-def _scratch_file(suffix: str) -> Path:
+def scratch_file(suffix: str) -> Path:
     folder = settings.work_dir() / "copy"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
@@ -70,21 +70,23 @@ def _psycopg(conn: Connection):
     return conn.connection.dbapi_connection
 
 
-def pull_query(conn: Connection, db, query: str, table: str) -> int:
-    """Run a one-column (user_id) query on PostgreSQL into a DuckDB table."""
-    tmp = _scratch_file(".csv")
-    try:
-        with _psycopg(conn).cursor() as cur, open(tmp, "wb") as fh:
-            with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
-                for block in copy:
-                    fh.write(block)
-        db.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv('{tmp}', header=false, "
-            "auto_detect=false, columns={'user_id': 'VARCHAR'}, delim=',', quote='\"', escape='\"')"
-        )
-        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-    finally:
-        tmp.unlink(missing_ok=True)
+def pull_to_file(conn: Connection, query: str, path: Path) -> None:
+    """The rows of a PostgreSQL query as CSV in ``path`` (uses only the
+    psycopg connection: safe on a worker thread while the caller leaves the
+    connection alone)."""
+    with _psycopg(conn).cursor() as cur, open(path, "wb") as fh:
+        with cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
+            for block in copy:
+                fh.write(block)
+
+
+def load_user_ids(db, path: Path, table: str) -> int:
+    """A CSV of user ids (``pull_to_file``) as a DuckDB temporary table."""
+    db.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_csv('{path}', header=false, "
+        "auto_detect=false, columns={'user_id': 'VARCHAR'}, delim=',', quote='\"', escape='\"')"
+    )
+    return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 def push_table(db, conn: Connection, table: str) -> int:
@@ -96,7 +98,7 @@ def push_table(db, conn: Connection, table: str) -> int:
     with pg.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {table}")
         cur.execute(f"CREATE TEMP TABLE {table} ({ddl}) ON COMMIT DROP")
-    tmp = _scratch_file(".csv")
+    tmp = scratch_file(".csv")
     try:
         db.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT csv, HEADER false)")
         rows = 0
@@ -133,7 +135,7 @@ def _stream_export(db, query: str, cur, copy_sql: str) -> int:
     and the scratch file is read from the page cache. The file is read only
     once DuckDB has created it (a file made in advance could be replaced,
     leaving an empty one open). A failed export abandons the COPY."""
-    tmp = _scratch_file(".csv")
+    tmp = scratch_file(".csv")
     done = threading.Event()
     failure: list[BaseException] = []
 

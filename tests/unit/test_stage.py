@@ -250,3 +250,26 @@ def test_white_space_at_either_end_is_trimmed_inside_kept(tmp_path):
     ]
     q = _rows(db, "stgq_enrolment")
     assert [(r["line_no"], r["reason"]) for r in q] == [(3, "missing_required")]  # NBSP alone is empty
+
+
+def test_registered_users_asked_for_once_when_needed(tmp_path):
+    """The registered users may be given as a function (a PostgreSQL warehouse
+    fetches them while the file is staged): it is called once, after the
+    pass over the file, and its query decides which rows are held."""
+    lines = [
+        "u1,c1,,C1,,,01:00:00,2026-01-01,Completed,,2026-01-02,,,,,",   # 2 registered
+        "u7,c1,,C1,,,01:00:00,2026-01-01,Completed,,2026-01-02,,,,,",   # 3 not registered: held
+    ]
+    path = tmp_path / "c.csv"
+    path.write_bytes((COMP_HEADER + "\n".join(lines) + "\n").encode())
+    db = duckdb.connect()
+    calls = []
+
+    def registered():
+        calls.append(db.execute("SELECT count(*) FROM chk_completion").fetchone()[0])  # the pass is done
+        return "SELECT 'u1' AS user_id"
+
+    res = stage_file(db, "completion", path, "csv", False, RD, "c.csv", 2, registered)
+    assert calls == [2]
+    assert [(h["user_id"], h["record_no"]) for h in _rows(db, "stgh_completion")] == [("u7", 2)]
+    assert res.rows_loaded == 1 and res.quarantined == {"unknown_user": 1}

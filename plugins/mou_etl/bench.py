@@ -36,6 +36,10 @@ What is measured
     --warehouse <fresh warehouse>``, end to end (discover, verify, archive,
     stage and validate, quarantine, load, held rows, rollup), with
     ``MOU_DATA_DIR`` in the bench folder.
+  - ``limit`` and ``ours`` run ``--runs`` times each (default 2, each into a
+    fresh table or warehouse): the table shows the wall time of the faster run
+    and the highest peak RSS, the notes every run. The machine is shared, and a
+    neighbour can slow one run of either by 15 % or more.
   - ``rollup``: ``mou_etl.night.national_rollup(D, url)`` alone, in a small
     subprocess, on the warehouse ``ours`` just loaded (the rollup always
     recomputes D).
@@ -559,22 +563,27 @@ class Bench:
         self.info["up"] = {"rows": rows, "mb": size, "files": files}
         pg = a.backend == "postgresql"
 
-        # limit
-        _say("limit: raw bulk load")
-        if pg:
-            url = self.pg.database("limit")
-            m, r = self._child("limit_postgresql", {"url": url, "files": files}, "limit", up)
-            what = "COPY FROM STDIN (psycopg 3, 1 MiB blocks) into all-TEXT tables"
-        else:
-            (up / "limit").mkdir(parents=True, exist_ok=True)
-            m, r = self._child("limit_duckdb", {"db": str(up / "limit" / "limit.duckdb"), "files": files}, "limit", up)
-            hows = sorted({v["how"] for v in r.values()})
-            what = f"DuckDB CREATE TABLE AS SELECT * FROM {' / '.join(hows)}"
-        loaded = sum(v["rows"] for v in r.values())
-        if loaded != rows:
-            raise BenchError(f"limit loaded {loaded} rows, the files hold {rows}")
-        self.add("limit", "limit", what, rows, m)
-        self._drop(up / "limit")
+        # limit (each of its runs into a fresh table)
+        runs = []
+        for i in range(a.runs):
+            name = "limit" if i == 0 else f"limit{i + 1}"
+            _say(f"limit: raw bulk load (run {i + 1} of {a.runs})")
+            if pg:
+                url = self.pg.database(name)
+                m, r = self._child("limit_postgresql", {"url": url, "files": files}, name, up)
+                what = "COPY FROM STDIN (psycopg 3, 1 MiB blocks) into all-TEXT tables"
+            else:
+                (up / name).mkdir(parents=True, exist_ok=True)
+                m, r = self._child("limit_duckdb", {"db": str(up / name / "limit.duckdb"), "files": files}, name, up)
+                hows = sorted({v["how"] for v in r.values()})
+                what = f"DuckDB CREATE TABLE AS SELECT * FROM {' / '.join(hows)}"
+            loaded = sum(v["rows"] for v in r.values())
+            if loaded != rows:
+                raise BenchError(f"limit loaded {loaded} rows, the files hold {rows}")
+            runs.append(m)
+            self._drop(up / name)
+        self.add("limit", "limit", what, rows, _fastest(runs), note=_runs_note(runs),
+                 peak_rss=max(m["peak_rss"] for m in runs))
 
         # naive (a subset, extrapolated)
         n_c = by_feed["completion"]["rows"]
@@ -621,17 +630,26 @@ class Bench:
             self.results[-1]["key"] = "naive"
         self._drop(up / "naive")
 
-        # ours
-        _say("ours: python -m mou_etl run --state UP (end to end)")
-        ours_dir = up / "ours"
-        url = self._warehouse("ours", ours_dir)
-        m = self._ours("ours", SNAPSHOT_DATE, up / "landing", url, ours_dir / "data", ["UP"])
-        note = ", ".join(f"{v} feed(s) {k}" for k, v in sorted(m["outcomes"].items()))
-        if m["outcomes"].get("loaded", 0) != len(files):
-            raise BenchError(f"ours did not load the UP snapshot ({note or 'no feed lines'}); log {m['log']}:\n"
-                             f"{_tail(m['log'])}")
+        # ours (each of its runs on a fresh warehouse; the rollup below uses the first)
+        runs = []
+        for i in range(a.runs):
+            name = "ours" if i == 0 else f"ours{i + 1}"
+            _say(f"ours: python -m mou_etl run --state UP (end to end; run {i + 1} of {a.runs})")
+            run_dir = up / name
+            run_url = self._warehouse(name, run_dir)
+            m = self._ours(name, SNAPSHOT_DATE, up / "landing", run_url, run_dir / "data", ["UP"])
+            note = ", ".join(f"{v} feed(s) {k}" for k, v in sorted(m["outcomes"].items()))
+            if m["outcomes"].get("loaded", 0) != len(files):
+                raise BenchError(f"ours did not load the UP snapshot ({note or 'no feed lines'}); log {m['log']}:\n"
+                                 f"{_tail(m['log'])}")
+            runs.append(m)
+            if i == 0:
+                ours_dir, url = run_dir, run_url
+            else:
+                self._drop(run_dir)
         self.add("ours", "ours", "python -m mou_etl run --state UP: verify, archive, stage+validate, quarantine, "
-                 "load, rollup", rows, m, note=note)
+                 "load, rollup", rows, _fastest(runs), note=f"{note}; {_runs_note(runs)}",
+                 peak_rss=max(m["peak_rss"] for m in runs))
 
         # rollup alone, on that warehouse
         _say("rollup: national_rollup() on the UP warehouse")
@@ -855,6 +873,18 @@ class Bench:
         return out
 
 
+def _fastest(runs: list[dict]) -> dict:
+    return min(runs, key=lambda m: m["seconds"])
+
+
+def _runs_note(runs: list[dict]) -> str:
+    if len(runs) == 1:
+        return "one run"
+    walls = ", ".join(f"{m['seconds']:.2f}" for m in runs)
+    rss = ", ".join(f"{m['peak_rss'] / MIB:.0f}" for m in runs)
+    return f"wall time of the faster of {len(runs)} runs (wall s: {walls}), peak RSS the highest (MiB: {rss})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mou_etl.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", type=float, default=1.0, help="UP snapshot scale; 1.0 = public volumes (default 1.0)")
@@ -867,6 +897,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="markdown report (default BENCHMARKS.md at the repository root; "
                    "BENCHMARKS-postgresql.md with --backend postgresql)")
     p.add_argument("--json", default=None, help="also write the raw results as JSON to this file")
+    p.add_argument("--runs", type=int, default=2,
+                   help="runs of limit and of ours on the UP snapshot; the table shows the faster of each, the notes "
+                        "every run (the machine is shared: one run can be slowed by a neighbour; default 2)")
     p.add_argument("--keep", action="store_true", help="keep the bench folder (and PostgreSQL databases)")
     p.add_argument("--flat-check", action=argparse.BooleanOptionalAction, default=True, dest="flat_check",
                    help="also run ours on a snapshot of half the scale, so that the full one doubles it, and "
@@ -890,8 +923,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.delta_scale is None:
         args.delta_scale = min(0.1, args.scale)
-    if not args.delta_scale > 0 or args.naive_rows < 1:
-        print("mou_etl.bench: --delta-scale must be > 0 and --naive-rows >= 1", file=sys.stderr)
+    if not args.delta_scale > 0 or args.naive_rows < 1 or args.runs < 1:
+        print("mou_etl.bench: --delta-scale must be > 0, --naive-rows and --runs >= 1", file=sys.stderr)
         return 2
     try:
         Bench(args, argv).run()

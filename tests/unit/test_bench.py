@@ -88,6 +88,14 @@ def test_ratios_and_verdicts_come_from_the_measurements(bench_run):
     assert raw["ratios"]["naive_over_ours"] == pytest.approx(r["naive"]["seconds"] / r["ours"]["seconds"])
     assert raw["ratios"]["rss_growth_x2"] == pytest.approx(r["ours"]["peak_rss_mib"] / r["ours_half"]["peak_rss_mib"] - 1)
 
+    # limit and ours ran twice each: the faster wall time, the higher peak RSS
+    for key in ("limit", "ours"):
+        m = re.search(r"faster of 2 runs \(wall s: ([\d.]+), ([\d.]+)\), peak RSS the highest \(MiB: (\d+), (\d+)\)",
+                      r[key]["note"])
+        assert m, r[key]["note"]
+        assert r[key]["seconds"] == pytest.approx(min(float(m.group(1)), float(m.group(2))), abs=0.01)
+        assert r[key]["peak_rss_mib"] == pytest.approx(max(int(m.group(3)), int(m.group(4))), abs=1)
+
     # the printed ratios are the quotient of the printed values
     m = re.search(r"ours / limit = ([\d.,]+) s / ([\d.,]+) s = \*\*([\d.,]+)x\*\*", md)
     assert m, md

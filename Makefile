@@ -2,7 +2,8 @@
 #   make run    set up .venv, generate sample deliveries, run Airflow with the DAGs
 #   make test   set up .venv, run the whole test suite
 #   make bench  side-by-side benchmark (see BENCHMARKS.md; SCALE=0.05 smaller,
-#               BACKEND=postgresql for the PostgreSQL warehouse)
+#               BACKEND=postgresql for the PostgreSQL warehouse, RUNS=1 one run
+#               each of limit and ours instead of the faster of 2)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -29,7 +30,8 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m mou_etl.bench $(if $(SCALE),--scale $(SCALE),) $(if $(BACKEND),--backend $(BACKEND),)
+	$(PY) -m mou_etl.bench $(if $(SCALE),--scale $(SCALE),) $(if $(BACKEND),--backend $(BACKEND),) \
+		$(if $(RUNS),--runs $(RUNS),)
 
 # Rewrites the lock from the current venv (after adding a dependency by hand).
 lock: $(STAMP)

@@ -52,12 +52,8 @@ def literal(value) -> str:
     """A SQL literal for a date, a number or text (for the few places where a
     value is inlined into SQL rather than bound: DuckDB table functions,
     staged SQL)."""
-    from datetime import date, datetime
+    from datetime import date
 
-    if value is None:
-        return "NULL"
-    if isinstance(value, datetime):
-        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
     if isinstance(value, date):
         return f"DATE '{value.isoformat()}'"
     if isinstance(value, bool):

@@ -1,10 +1,12 @@
 """Moving staged tables between the staging DuckDB and a PostgreSQL warehouse
 with COPY (psycopg 3), the database's bulk path, in constant memory.
 
-DuckDB writes a table as CSV to a scratch file; psycopg streams the file into
-``COPY ... FROM STDIN`` in blocks. (NULL is an unquoted empty field, an empty
-string a quoted one, in both directions.) The feed's rows go straight into
-their ``core`` table (``copy_insert``), read while DuckDB is still writing.
+DuckDB writes a query's rows as CSV to a scratch file, and psycopg streams the
+file into ``COPY ... FROM STDIN`` in blocks while DuckDB is still writing it
+(``_stream_export``). (NULL is an unquoted empty field, an empty string a
+quoted one, in both directions.) The feed's good rows go straight into their
+``core`` table (``copy_insert``); its quarantined and held rows into
+temporary tables (``push_staged``).
 """
 
 from __future__ import annotations
@@ -98,18 +100,8 @@ def push_table(db, conn: Connection, table: str) -> int:
     with pg.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {table}")
         cur.execute(f"CREATE TEMP TABLE {table} ({ddl}) ON COMMIT DROP")
-    tmp = scratch_file(".csv")
-    try:
-        db.execute(f"COPY (SELECT * FROM {table}) TO '{tmp}' (FORMAT csv, HEADER false)")
-        rows = 0
-        with pg.cursor() as cur, open(tmp, "rb") as fh:
-            with cur.copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy:
-                while block := fh.read(BLOCK):
-                    copy.write(block)
-            rows = cur.rowcount
-        return rows
-    finally:
-        tmp.unlink(missing_ok=True)
+    with pg.cursor() as cur:
+        return _stream_export(db, f"SELECT * FROM {table}", cur, f"COPY {table} FROM STDIN (FORMAT csv)")
 
 
 def push_staged(db, conn: Connection, feed: str) -> None:
@@ -144,7 +136,6 @@ def _stream_export(db, query: str, cur, copy_sql: str) -> int:
     tmp = scratch_file(".csv")
     done = threading.Event()
     failure: list[BaseException] = []
-    keep_order = db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
 
     def export() -> None:
         try:
@@ -154,11 +145,11 @@ def _stream_export(db, query: str, cur, copy_sql: str) -> int:
         finally:
             done.set()
 
+    keep_order = db.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
     db.execute("SET preserve_insertion_order = false")
-
     worker = threading.Thread(target=export, name="mou-copy-export", daemon=True)
-    worker.start()
     try:
+        worker.start()
         while not tmp.exists() and not done.is_set():
             done.wait(0.005)
         with cur.copy(copy_sql) as copy:
@@ -178,7 +169,8 @@ def _stream_export(db, query: str, cur, copy_sql: str) -> int:
                 raise failure[0]  # inside the COPY block: psycopg cancels the COPY
         return cur.rowcount
     finally:
-        worker.join()
+        if worker.is_alive():
+            worker.join()
         db.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
         tmp.unlink(missing_ok=True)
 

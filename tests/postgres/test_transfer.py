@@ -77,15 +77,24 @@ def test_export_failing_half_way_leaves_nothing(pg, monkeypatch):
     failing = INSERT.replace("SELECT :state_code, n,", "SELECT :state_code, CASE WHEN n < 2900000 THEN n "
                              "ELSE CAST(error('export broke at ' || n) AS BIGINT) END,")
     sent = []
+    real_open = open
 
-    def spy_open(path, mode="r", *args, **kwargs):   # counts what the reader passed on to COPY
-        fh = open(path, mode, *args, **kwargs)
-        read = fh.read
-        fh_read = lambda n=-1: sent.append(len(b := read(n))) or b  # noqa: E731
-        return type("Spy", (), {"read": staticmethod(fh_read), "__enter__": lambda self: self,
-                                "__exit__": lambda self, *exc: fh.close()})()
+    class CountingFile:  # what the reader passed on to COPY, in bytes
+        def __init__(self, *args):
+            self.fh = real_open(*args)
 
-    monkeypatch.setattr(transfer, "open", spy_open, raising=False)
+        def read(self, n=-1):
+            block = self.fh.read(n)
+            sent.append(len(block))
+            return block
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(transfer, "open", CountingFile, raising=False)
     with pytest.raises(duckdb.Error, match="export broke"):
         with pg.begin():
             transfer.copy_insert(db, pg, failing, {"state_code": "UP"})

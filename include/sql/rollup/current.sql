@@ -3,9 +3,12 @@
 -- Each temporary table is analysed once written: PostgreSQL has no statistics
 -- for them otherwise and plans million-row joins as if they were tiny
 -- (execute_file skips ANALYZE on DuckDB, which keeps statistics as it writes).
+DROP VIEW IF EXISTS r_counted;
 DROP TABLE IF EXISTS r_snap;
 DROP TABLE IF EXISTS r_enrol;
-DROP TABLE IF EXISTS r_compl;
+DROP TABLE IF EXISTS r_multi;
+DROP TABLE IF EXISTS r_multi_compl;
+DROP TABLE IF EXISTS r_ucompl;
 DROP TABLE IF EXISTS r_user;
 DROP TABLE IF EXISTS r_enrol_later;
 DROP TABLE IF EXISTS r_compl_later;
@@ -29,11 +32,12 @@ GROUP BY state_code, feed, user_id, content_id, batch_id;
 ANALYZE r_presence;
 
 -- Per state and feed, the base date: the latest snapshot on or before the
--- date, else the earliest version. A version before it counts only if its key
+-- date, else the earliest version (upto: the date itself, for the view
+-- r_counted below, which cannot take parameters). A version before it counts only if its key
 -- was present (quarantined) in that snapshot and has no version since.
 DROP TABLE IF EXISTS r_base;
 CREATE TEMP TABLE r_base AS
-SELECT state_code, feed, MIN(report_date) AS first_date
+SELECT state_code, feed, MIN(report_date) AS first_date, CAST(:report_date AS DATE) AS upto
 FROM core.feed_version
 WHERE report_date <= :report_date
 GROUP BY state_code, feed;
@@ -86,8 +90,7 @@ WHERE v.rn = 1 AND v.report_date < v.first_date
 ) AS r;
 ANALYZE r_enrol;
 
--- Counted completion rows: the current version per key (as above), whose user
--- is registered in that state on the date.
+-- Completion keys with a version after the base date (as for enrolment above).
 DROP TABLE IF EXISTS r_compl_later;
 CREATE TEMP TABLE r_compl_later AS
 SELECT c.state_code, c.user_id, c.content_id, c.batch_id, MAX(c.report_date) AS newest
@@ -97,7 +100,19 @@ WHERE c.report_date > b.first_date AND c.report_date <= :report_date
 GROUP BY c.state_code, c.user_id, c.content_id, c.batch_id;
 ANALYZE r_compl_later;
 
-CREATE TEMP TABLE r_compl AS
+-- Users registered in more than one state: only they can have a key counted
+-- by two states (see r_nat in marts.sql).
+CREATE TEMP TABLE r_multi AS
+SELECT user_id FROM r_enrol GROUP BY user_id HAVING COUNT(*) > 1;
+ANALYZE r_multi;
+
+-- Counted completion rows: the current version per key (as for enrolment),
+-- whose user is registered in that state on the date. A view, read twice
+-- below: summed per registration, and the rows of users in r_multi kept.
+-- Writing all the rows to a table and reading that three times cost more
+-- (UP snapshot: 7.2 million rows) than the second scan, which is skipped when
+-- r_multi is empty.
+CREATE TEMP VIEW r_counted AS
 SELECT e.uid, c.state_code, c.user_id, c.content_id, c.batch_id, c.report_date, c.status,
        c.duration_seconds, c.completed_on, c.certificate_generated
 FROM (
@@ -108,7 +123,7 @@ FROM (
     LEFT JOIN r_compl_later AS l
       ON l.state_code = c.state_code AND l.user_id = c.user_id AND l.content_id = c.content_id
      AND l.batch_id = c.batch_id
-    WHERE c.report_date >= b.first_date AND c.report_date <= :report_date
+    WHERE c.report_date >= b.first_date AND c.report_date <= b.upto
       AND (l.newest IS NULL OR l.newest <= c.report_date)
     UNION ALL
     SELECT v.state_code, v.user_id, v.content_id, v.batch_id, v.report_date, v.status,
@@ -124,33 +139,47 @@ FROM (
         JOIN r_presence AS p
           ON p.state_code = c.state_code AND p.feed = 'completion' AND p.user_id = c.user_id
          AND p.content_id = c.content_id AND p.batch_id = c.batch_id
-        WHERE c.report_date <= :report_date AND p.present_on >= s.last_snap
+        WHERE c.report_date <= b.upto AND p.present_on >= s.last_snap
           AND EXISTS (SELECT 1 FROM r_presence AS q WHERE q.feed = 'completion')  -- skips the scan when none
     ) AS v
     WHERE v.rn = 1 AND v.report_date < v.first_date
 ) AS c
 JOIN r_enrol AS e ON e.state_code = c.state_code AND e.user_id = c.user_id;
-ANALYZE r_compl;
 
--- Per registered user and state: distinct courses completed there (a course
--- may be completed in more than one batch), and the user's completed rows
--- (count, seconds, certificates) for the department mart. The completion rows
--- are aggregated per user (uid) first, then joined to the registered users
--- (1 row each), not the other way round.
+-- Per counted registration (uid): its counted completion rows, all statuses
+-- (course enrolments) and completed ones: distinct courses completed (a course
+-- may be completed in more than one batch), completions, seconds, certificates,
+-- completions this year. One pass, grouped on the integer uid.
+CREATE TEMP TABLE r_ucompl AS
+SELECT uid,
+       COUNT(*) AS course_enrolments,
+       COUNT(DISTINCT CASE WHEN status = 'Completed' THEN content_id END) AS courses,
+       SUM(CASE WHEN status = 'Completed' THEN 1 ELSE 0 END) AS completions,
+       SUM(CASE WHEN status = 'Completed' THEN duration_seconds ELSE 0 END) AS completed_seconds,
+       SUM(CASE WHEN status = 'Completed' AND certificate_generated THEN 1 ELSE 0 END) AS certificates,
+       SUM(CASE WHEN status = 'Completed' AND completed_on BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END)
+           AS completions_ytd
+FROM r_counted
+GROUP BY uid;
+ANALYZE r_ucompl;
+
+-- Per registered user and state: the sums above (0 without completion rows),
+-- for the state, department and national marts.
 CREATE TEMP TABLE r_user AS
 SELECT e.uid, e.state_code, e.user_id, e.department, e.registration_date, e.report_date,
        COALESCE(c.courses, 0) AS courses_completed,
+       COALESCE(c.course_enrolments, 0) AS course_enrolments,
        COALESCE(c.completions, 0) AS completions,
        COALESCE(c.completed_seconds, 0) AS completed_seconds,
-       COALESCE(c.certificates, 0) AS certificates
+       COALESCE(c.certificates, 0) AS certificates,
+       COALESCE(c.completions_ytd, 0) AS completions_ytd
 FROM r_enrol AS e
-LEFT JOIN (
-    SELECT uid,
-           COUNT(DISTINCT content_id) AS courses,
-           COUNT(*) AS completions,
-           SUM(duration_seconds) AS completed_seconds,
-           SUM(CASE WHEN certificate_generated THEN 1 ELSE 0 END) AS certificates
-    FROM r_compl WHERE status = 'Completed'
-    GROUP BY uid
-) AS c ON c.uid = e.uid;
+LEFT JOIN r_ucompl AS c ON c.uid = e.uid;
 ANALYZE r_user;
+
+-- The counted completion rows of users registered in more than one state.
+CREATE TEMP TABLE r_multi_compl AS
+SELECT c.* FROM r_counted AS c
+WHERE c.user_id IN (SELECT user_id FROM r_multi)
+  AND EXISTS (SELECT 1 FROM r_multi);  -- skips the scan when none
+ANALYZE r_multi_compl;

@@ -18,11 +18,11 @@ SELECT s.state_code, s.state_name,
        COALESCE(u.users_with_completion, 0) AS users_with_completion,
        COALESCE(u.users_with_3plus, 0) AS users_with_3plus,
        COALESCE(u.registrations_ytd, 0) AS registrations_ytd,
-       COALESCE(c.course_enrolments, 0) AS course_enrolments,
-       COALESCE(c.course_completions, 0) AS course_completions,
-       COALESCE(c.completed_seconds, 0) AS completed_seconds,
-       COALESCE(c.certificates_issued, 0) AS certificates_issued,
-       COALESCE(c.completions_ytd, 0) AS completions_ytd
+       COALESCE(u.course_enrolments, 0) AS course_enrolments,
+       COALESCE(u.course_completions, 0) AS course_completions,
+       COALESCE(u.completed_seconds, 0) AS completed_seconds,
+       COALESCE(u.certificates_issued, 0) AS certificates_issued,
+       COALESCE(u.completions_ytd, 0) AS completions_ytd
 FROM r_states AS s
 LEFT JOIN (
     SELECT state_code, MAX(report_date) AS last_delivery_date
@@ -33,37 +33,27 @@ LEFT JOIN (
            COUNT(*) AS registered_users,
            SUM(CASE WHEN courses_completed >= 1 THEN 1 ELSE 0 END) AS users_with_completion,
            SUM(CASE WHEN courses_completed >= 3 THEN 1 ELSE 0 END) AS users_with_3plus,
-           SUM(CASE WHEN registration_date BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END) AS registrations_ytd
+           SUM(CASE WHEN registration_date BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END) AS registrations_ytd,
+           SUM(course_enrolments) AS course_enrolments,
+           SUM(completions) AS course_completions,
+           SUM(completed_seconds) AS completed_seconds,
+           SUM(certificates) AS certificates_issued,
+           SUM(completions_ytd) AS completions_ytd
     FROM r_user GROUP BY state_code
-) AS u ON u.state_code = s.state_code
-LEFT JOIN (
-    SELECT state_code,
-           COUNT(*) AS course_enrolments,
-           SUM(CASE WHEN status = 'Completed' THEN 1 ELSE 0 END) AS course_completions,
-           SUM(CASE WHEN status = 'Completed' THEN duration_seconds ELSE 0 END) AS completed_seconds,
-           SUM(CASE WHEN status = 'Completed' AND certificate_generated THEN 1 ELSE 0 END) AS certificates_issued,
-           SUM(CASE WHEN status = 'Completed' AND completed_on BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END)
-               AS completions_ytd
-    FROM r_compl GROUP BY state_code
-) AS c ON c.state_code = s.state_code;
+) AS u ON u.state_code = s.state_code;
 
 -- National: each key once, the later report date winning, then the lower
 -- state code; each person once, with the courses they completed among those
 -- keys (pooled across the states that register them). Only a user registered
 -- in more than one state can have a key counted by two states, so only their
--- rows are ranked; everyone else's national figures are their state's.
-DROP TABLE IF EXISTS r_multi;
-CREATE TEMP TABLE r_multi AS
-SELECT user_id FROM r_enrol GROUP BY user_id HAVING COUNT(*) > 1;
-ANALYZE r_multi;
-
+-- rows are ranked (r_multi, r_multi_compl: current.sql); everyone else's
+-- national figures are their state's.
 DROP TABLE IF EXISTS r_mkey;
 CREATE TEMP TABLE r_mkey AS
 SELECT c.user_id, c.content_id, c.status, c.duration_seconds, c.certificate_generated, c.completed_on,
        ROW_NUMBER() OVER (PARTITION BY c.user_id, c.content_id, c.batch_id
                           ORDER BY c.report_date DESC, c.state_code ASC) AS rn
-FROM r_compl AS c
-JOIN r_multi AS m ON m.user_id = c.user_id;
+FROM r_multi_compl AS c;
 ANALYZE r_mkey;
 
 CREATE TEMP TABLE r_nat AS
@@ -158,25 +148,16 @@ INSERT INTO mart.department_summary (
     report_date, state_code, department, registered_users, users_with_completion, users_with_3plus_completions,
     users_with_fewer_than_3_completions, users_without_completion, course_completions, learning_hours,
     certificates_issued)
-SELECT :report_date, u.state_code, u.department, u.registered_users, u.users_with_completion, u.users_with_3plus,
-       u.registered_users - u.users_with_3plus, u.registered_users - u.users_with_completion,
-       COALESCE(c.course_completions, 0),
-       CAST(FLOOR((COALESCE(c.completed_seconds, 0) * 100 + 1800) / 3600.0) / 100.0 AS NUMERIC(18,2)),
-       COALESCE(c.certificates_issued, 0)
-FROM (
-    SELECT state_code, department, COUNT(*) AS registered_users,
-           SUM(CASE WHEN courses_completed >= 1 THEN 1 ELSE 0 END) AS users_with_completion,
-           SUM(CASE WHEN courses_completed >= 3 THEN 1 ELSE 0 END) AS users_with_3plus
-    FROM r_user GROUP BY state_code, department
-) AS u
-LEFT JOIN (
-    SELECT state_code, department,
-           SUM(completions) AS course_completions,
-           SUM(completed_seconds) AS completed_seconds,
-           SUM(certificates) AS certificates_issued
-    FROM r_user
-    GROUP BY state_code, department
-) AS c ON c.state_code = u.state_code AND c.department = u.department;
+SELECT :report_date, state_code, department, COUNT(*),
+       SUM(CASE WHEN courses_completed >= 1 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN courses_completed >= 3 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN courses_completed < 3 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN courses_completed = 0 THEN 1 ELSE 0 END),
+       SUM(completions),
+       CAST(FLOOR((SUM(completed_seconds) * 100 + 1800) / 3600.0) / 100.0 AS NUMERIC(18,2)),
+       SUM(certificates)
+FROM r_user
+GROUP BY state_code, department;
 
 -- Feed status: the latest processing of each feed delivered for the date.
 -- Held unknown_user rows that have loaded since count as loaded, so the status
@@ -217,6 +198,7 @@ JOIN core.feed_version AS fv
 WHERE q.report_date = :report_date AND q.released_load_id IS NULL
 GROUP BY q.state_code, q.feed, q.reason;
 
+DROP VIEW r_counted;
 DROP TABLE r_state;
 DROP TABLE r_nat;
 DROP TABLE r_mkey;
@@ -224,7 +206,8 @@ DROP TABLE r_multi;
 DROP TABLE r_presence;
 DROP TABLE r_snap;
 DROP TABLE r_enrol;
-DROP TABLE r_compl;
+DROP TABLE r_multi_compl;
+DROP TABLE r_ucompl;
 DROP TABLE r_user;
 DROP TABLE r_base;
 DROP TABLE r_enrol_later;

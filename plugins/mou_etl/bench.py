@@ -182,6 +182,11 @@ def measure(argv: list[str], env: dict, log_path: Path, cwd: Path | None = None)
     }
 
 
+def _outcomes(m: dict) -> str:
+    """The feed outcomes of one ``ours`` run, e.g. ``2 feed(s) loaded``."""
+    return ", ".join(f"{v} feed(s) {k}" for k, v in sorted(m["outcomes"].items()))
+
+
 def _tail(path: str | Path, lines: int = 15) -> str:
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
@@ -533,6 +538,30 @@ class Bench:
         return self.add(key, method, what, rows, fastest, note=f"{note}; {about}" if note else about,
                         peak_rss=max(m["peak_rss"] for m in runs))
 
+    def _ours_runs(self, name: str, folder: Path, n_files: int, say: str,
+                   keep_first: bool = False) -> tuple[list[dict], Path, str]:
+        """``--runs`` runs of ``python -m mou_etl run`` on the UP snapshot in
+        ``folder/landing``, each on a fresh warehouse (``folder/<name>``,
+        ``<name>2``, ...), each required to load all ``n_files`` files. Returns
+        their measurements and the first run's folder and warehouse URL; that
+        folder is kept with ``keep_first``, every other one is dropped."""
+        runs, first_url = [], ""
+        for i in range(self.args.runs):
+            run = name if i == 0 else f"{name}{i + 1}"
+            _say(f"{say} (run {i + 1} of {self.args.runs})")
+            run_dir = folder / run
+            run_url = self._warehouse(run, run_dir)
+            m = self._ours(run, SNAPSHOT_DATE, folder / "landing", run_url, run_dir / "data", ["UP"])
+            if m["outcomes"].get("loaded", 0) != n_files:
+                raise BenchError(f"{run} did not load the UP snapshot ({_outcomes(m) or 'no feed lines'}); "
+                                 f"log {m['log']}:\n{_tail(m['log'])}")
+            runs.append(m)
+            if i == 0:
+                first_url = run_url
+            if i > 0 or not keep_first:
+                self._drop(run_dir)
+        return runs, folder / name, first_url
+
     def _drop(self, path: Path) -> None:
         if not self.args.keep:
             shutil.rmtree(path, ignore_errors=True)
@@ -642,24 +671,10 @@ class Bench:
         self._drop(up / "naive")
 
         # ours (each of its runs on a fresh warehouse; the rollup below uses the first)
-        runs = []
-        for i in range(a.runs):
-            name = "ours" if i == 0 else f"ours{i + 1}"
-            _say(f"ours: python -m mou_etl run --state UP (end to end; run {i + 1} of {a.runs})")
-            run_dir = up / name
-            run_url = self._warehouse(name, run_dir)
-            m = self._ours(name, SNAPSHOT_DATE, up / "landing", run_url, run_dir / "data", ["UP"])
-            note = ", ".join(f"{v} feed(s) {k}" for k, v in sorted(m["outcomes"].items()))
-            if m["outcomes"].get("loaded", 0) != len(files):
-                raise BenchError(f"ours did not load the UP snapshot ({note or 'no feed lines'}); log {m['log']}:\n"
-                                 f"{_tail(m['log'])}")
-            runs.append(m)
-            if i == 0:
-                ours_dir, url = run_dir, run_url
-            else:
-                self._drop(run_dir)
+        runs, ours_dir, url = self._ours_runs("ours", up, len(files), "ours: python -m mou_etl run --state UP "
+                                              "(end to end)", keep_first=True)
         self.add_runs("ours", "ours", "python -m mou_etl run --state UP: verify, archive, stage+validate, "
-                      "quarantine, load, rollup", rows, runs, note=note)
+                      "quarantine, load, rollup", rows, runs, note=_outcomes(runs[-1]))
 
         # rollup alone, on that warehouse
         _say("rollup: national_rollup() on the UP warehouse")
@@ -682,17 +697,8 @@ class Bench:
             rows2 = sum(f["rows"] for f in files2)
             # as many runs as the full snapshot had: the highest peak RSS of
             # each is compared (one run's RSS varies by a few per cent)
-            runs = []
-            for i in range(a.runs):
-                name = "flat" if i == 0 else f"flat{i + 1}"
-                _say(f"ours at scale {half:g} (flat check: the full snapshot doubles it; run {i + 1} of {a.runs})")
-                url2 = self._warehouse(name, uph / name)
-                m = self._ours("ours_half" if i == 0 else f"ours_half{i + 1}", SNAPSHOT_DATE, uph / "landing", url2,
-                               uph / name / "data", ["UP"])
-                if m["outcomes"].get("loaded", 0) != len(files2):
-                    raise BenchError(f"ours at half the scale did not load the snapshot; log {m['log']}")
-                runs.append(m)
-                self._drop(uph / name)
+            runs, _, _ = self._ours_runs("ours_half", uph, len(files2), f"ours at scale {half:g} (flat check: "
+                                         "the full snapshot doubles it)")
             self.add_runs("ours_half", f"ours, half snapshot (scale {half:g}; flat check)", "the same command on "
                           "a UP snapshot of half the rows", rows2, runs)
             self._drop(uph)
@@ -725,14 +731,14 @@ class Bench:
         m = self._ours("national_night1", d1, nat / "landing", url, data, states)
         self.add("national_night1", f"national night 1, {_states(len(codes))} (snapshots; setup, untargeted)",
                  f"python -m mou_etl run --date {d1} (scale {a.delta_scale:g})", rows1, m,
-                 note=", ".join(f"{v} feed(s) {k}" for k, v in sorted(m["outcomes"].items())))
+                 note=_outcomes(m))
         _say(f"national night 2 ({d2}, the nightly delta)")
         m = self._ours("national_delta", d2, nat / "landing", url, data, states)
         mode_note = ", ".join(f"{v} {k}" for k, v in sorted(modes.items())) or "none"
         self.add("national_delta", f"national delta night 2, {_states(len(codes))}",
                  f"python -m mou_etl run --date {d2} after night 1 (scale {a.delta_scale:g})", rows2, m,
                  note=f"deliveries: {mode_note}; skipped (stale): {', '.join(skipped) or 'none'}; "
-                      + (", ".join(f"{v} feed(s) {k}" for k, v in sorted(m["outcomes"].items())) or "no feed lines"))
+                      + (_outcomes(m) or "no feed lines"))
         _say("national rollup on the national warehouse")
         m, r = self._child("rollup", {"date": d2, "url": url}, "rollup_national", data)
         self.add("rollup_national", f"rollup ({_states(len(codes))} loaded)", f"national_rollup('{d2}') in a fresh "

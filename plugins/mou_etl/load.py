@@ -64,9 +64,8 @@ class FeedOutcome:
 
 
 def registered_users_query(state_code: str, report_date: date) -> str:
-    return sql.read("load/registered_users.sql").format(
-        state=sql.literal(state_code), report_date=sql.literal(report_date)
-    )
+    params = {"state_code": state_code, "report_date": report_date}
+    return sql.inline(sql.read("load/registered_users.sql"), params).strip()
 
 
 class Loader:

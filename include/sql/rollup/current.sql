@@ -8,7 +8,6 @@ DROP TABLE IF EXISTS r_snap;
 DROP TABLE IF EXISTS r_enrol;
 DROP TABLE IF EXISTS r_multi;
 DROP TABLE IF EXISTS r_multi_compl;
-DROP TABLE IF EXISTS r_ucompl;
 DROP TABLE IF EXISTS r_user;
 DROP TABLE IF EXISTS r_enrol_later;
 DROP TABLE IF EXISTS r_compl_later;
@@ -32,9 +31,10 @@ GROUP BY state_code, feed, user_id, content_id, batch_id;
 ANALYZE r_presence;
 
 -- Per state and feed, the base date: the latest snapshot on or before the
--- date, else the earliest version (upto: the date itself, for the view
--- r_counted below, which cannot take parameters). A version before it counts only if its key
--- was present (quarantined) in that snapshot and has no version since.
+-- date, else the earliest version. A version before it counts only if its
+-- key was present (quarantined) in that snapshot and has no version since.
+-- upto is the date itself, for the view r_counted below (a view cannot take
+-- parameters).
 DROP TABLE IF EXISTS r_base;
 CREATE TEMP TABLE r_base AS
 SELECT state_code, feed, MIN(report_date) AS first_date, CAST(:report_date AS DATE) AS upto
@@ -146,25 +146,12 @@ FROM (
 ) AS c
 JOIN r_enrol AS e ON e.state_code = c.state_code AND e.user_id = c.user_id;
 
--- Per counted registration (uid): its counted completion rows, all statuses
--- (course enrolments) and completed ones: distinct courses completed (a course
--- may be completed in more than one batch), completions, seconds, certificates,
--- completions this year. One pass, grouped on the integer uid.
-CREATE TEMP TABLE r_ucompl AS
-SELECT uid,
-       COUNT(*) AS course_enrolments,
-       COUNT(DISTINCT CASE WHEN status = 'Completed' THEN content_id END) AS courses,
-       SUM(CASE WHEN status = 'Completed' THEN 1 ELSE 0 END) AS completions,
-       SUM(CASE WHEN status = 'Completed' THEN duration_seconds ELSE 0 END) AS completed_seconds,
-       SUM(CASE WHEN status = 'Completed' AND certificate_generated THEN 1 ELSE 0 END) AS certificates,
-       SUM(CASE WHEN status = 'Completed' AND completed_on BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END)
-           AS completions_ytd
-FROM r_counted
-GROUP BY uid;
-ANALYZE r_ucompl;
-
--- Per registered user and state: the sums above (0 without completion rows),
--- for the state, department and national marts.
+-- Per registered user and state, from their counted completion rows (0 when
+-- none): all statuses (course enrolments), and the completed ones: distinct
+-- courses (a course may be completed in more than one batch), completions,
+-- seconds, certificates, completions this year. The rows are aggregated per
+-- registration (the integer uid) in one pass, then joined to the registered
+-- users (1 row each); the state and department marts are sums of these.
 CREATE TEMP TABLE r_user AS
 SELECT e.uid, e.state_code, e.user_id, e.department, e.registration_date, e.report_date,
        COALESCE(c.courses, 0) AS courses_completed,
@@ -174,7 +161,18 @@ SELECT e.uid, e.state_code, e.user_id, e.department, e.registration_date, e.repo
        COALESCE(c.certificates, 0) AS certificates,
        COALESCE(c.completions_ytd, 0) AS completions_ytd
 FROM r_enrol AS e
-LEFT JOIN r_ucompl AS c ON c.uid = e.uid;
+LEFT JOIN (
+    SELECT uid,
+           COUNT(*) AS course_enrolments,
+           COUNT(DISTINCT CASE WHEN status = 'Completed' THEN content_id END) AS courses,
+           SUM(CASE WHEN status = 'Completed' THEN 1 ELSE 0 END) AS completions,
+           SUM(CASE WHEN status = 'Completed' THEN duration_seconds ELSE 0 END) AS completed_seconds,
+           SUM(CASE WHEN status = 'Completed' AND certificate_generated THEN 1 ELSE 0 END) AS certificates,
+           SUM(CASE WHEN status = 'Completed' AND completed_on BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END)
+               AS completions_ytd
+    FROM r_counted
+    GROUP BY uid
+) AS c ON c.uid = e.uid;
 ANALYZE r_user;
 
 -- The counted completion rows of users registered in more than one state.

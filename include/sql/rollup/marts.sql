@@ -207,7 +207,6 @@ DROP TABLE r_presence;
 DROP TABLE r_snap;
 DROP TABLE r_enrol;
 DROP TABLE r_multi_compl;
-DROP TABLE r_ucompl;
 DROP TABLE r_user;
 DROP TABLE r_base;
 DROP TABLE r_enrol_later;

@@ -26,8 +26,12 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	$(PY) -m mou_etl.standalone
 
+# Two pytest workers (pytest-xdist), one test file per worker at a time: the
+# suite is mostly single-threaded subprocesses, and a module's fixtures (the
+# e2e nights) are built once. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 bench: $(STAMP)
 	$(PY) -m mou_etl.bench $(if $(SCALE),--scale $(SCALE),) $(if $(BACKEND),--backend $(BACKEND),) \

@@ -539,12 +539,12 @@ class Bench:
                         peak_rss=max(m["peak_rss"] for m in runs))
 
     def _ours_runs(self, name: str, folder: Path, n_files: int, say: str,
-                   keep_first: bool = False) -> tuple[list[dict], Path, str]:
+                   keep_first: bool = False) -> tuple[list[dict], str]:
         """``--runs`` runs of ``python -m mou_etl run`` on the UP snapshot in
         ``folder/landing``, each on a fresh warehouse (``folder/<name>``,
         ``<name>2``, ...), each required to load all ``n_files`` files. Returns
-        their measurements and the first run's folder and warehouse URL; that
-        folder is kept with ``keep_first``, every other one is dropped."""
+        their measurements and the first run's warehouse URL; its folder
+        (``folder/<name>``) is kept with ``keep_first``, every other one is dropped."""
         runs, first_url = [], ""
         for i in range(self.args.runs):
             run = name if i == 0 else f"{name}{i + 1}"
@@ -560,7 +560,7 @@ class Bench:
                 first_url = run_url
             if i > 0 or not keep_first:
                 self._drop(run_dir)
-        return runs, folder / name, first_url
+        return runs, first_url
 
     def _drop(self, path: Path) -> None:
         if not self.args.keep:
@@ -671,8 +671,9 @@ class Bench:
         self._drop(up / "naive")
 
         # ours (each of its runs on a fresh warehouse; the rollup below uses the first)
-        runs, ours_dir, url = self._ours_runs("ours", up, len(files), "ours: python -m mou_etl run --state UP "
-                                              "(end to end)", keep_first=True)
+        ours_dir = up / "ours"
+        runs, url = self._ours_runs("ours", up, len(files), "ours: python -m mou_etl run --state UP "
+                                    "(end to end)", keep_first=True)
         self.add_runs("ours", "ours", "python -m mou_etl run --state UP: verify, archive, stage+validate, "
                       "quarantine, load, rollup", rows, runs, note=_outcomes(runs[-1]))
 
@@ -697,7 +698,7 @@ class Bench:
             rows2 = sum(f["rows"] for f in files2)
             # as many runs as the full snapshot had: the highest peak RSS of
             # each is compared (one run's RSS varies by a few per cent)
-            runs, _, _ = self._ours_runs("ours_half", uph, len(files2), f"ours at scale {half:g} (flat check: "
+            runs, _ = self._ours_runs("ours_half", uph, len(files2), f"ours at scale {half:g} (flat check: "
                                          "the full snapshot doubles it)")
             self.add_runs("ours_half", f"ours, half snapshot (scale {half:g}; flat check)", "the same command on "
                           "a UP snapshot of half the rows", rows2, runs)

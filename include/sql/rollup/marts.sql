@@ -8,8 +8,26 @@ DELETE FROM mart.department_summary WHERE report_date = :report_date;
 DELETE FROM mart.feed_status WHERE report_date = :report_date;
 DELETE FROM mart.quarantine_summary WHERE report_date = :report_date;
 
+DROP TABLE IF EXISTS r_dept;
 DROP TABLE IF EXISTS r_state;
 DROP TABLE IF EXISTS r_nat;
+
+-- The per-user sums (r_user) per state and department, in one aggregation:
+-- the department mart, and summed again per state, the state mart.
+CREATE TEMP TABLE r_dept AS
+SELECT state_code, department,
+       COUNT(*) AS registered_users,
+       SUM(CASE WHEN courses_completed >= 1 THEN 1 ELSE 0 END) AS users_with_completion,
+       SUM(CASE WHEN courses_completed >= 3 THEN 1 ELSE 0 END) AS users_with_3plus,
+       SUM(CASE WHEN registration_date BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END) AS registrations_ytd,
+       SUM(course_enrolments) AS course_enrolments,
+       SUM(completions) AS course_completions,
+       SUM(completed_seconds) AS completed_seconds,
+       SUM(certificates) AS certificates_issued,
+       SUM(completions_ytd) AS completions_ytd
+FROM r_user
+GROUP BY state_code, department;
+ANALYZE r_dept;
 
 CREATE TEMP TABLE r_state AS
 SELECT s.state_code, s.state_name,
@@ -30,16 +48,16 @@ LEFT JOIN (
 ) AS ld ON ld.state_code = s.state_code
 LEFT JOIN (
     SELECT state_code,
-           COUNT(*) AS registered_users,
-           SUM(CASE WHEN courses_completed >= 1 THEN 1 ELSE 0 END) AS users_with_completion,
-           SUM(CASE WHEN courses_completed >= 3 THEN 1 ELSE 0 END) AS users_with_3plus,
-           SUM(CASE WHEN registration_date BETWEEN :year_start AND :year_end THEN 1 ELSE 0 END) AS registrations_ytd,
+           SUM(registered_users) AS registered_users,
+           SUM(users_with_completion) AS users_with_completion,
+           SUM(users_with_3plus) AS users_with_3plus,
+           SUM(registrations_ytd) AS registrations_ytd,
            SUM(course_enrolments) AS course_enrolments,
-           SUM(completions) AS course_completions,
+           SUM(course_completions) AS course_completions,
            SUM(completed_seconds) AS completed_seconds,
-           SUM(certificates) AS certificates_issued,
+           SUM(certificates_issued) AS certificates_issued,
            SUM(completions_ytd) AS completions_ytd
-    FROM r_user GROUP BY state_code
+    FROM r_dept GROUP BY state_code
 ) AS u ON u.state_code = s.state_code;
 
 -- National: each key once, the later report date winning, then the lower
@@ -148,16 +166,12 @@ INSERT INTO mart.department_summary (
     report_date, state_code, department, registered_users, users_with_completion, users_with_3plus_completions,
     users_with_fewer_than_3_completions, users_without_completion, course_completions, learning_hours,
     certificates_issued)
-SELECT :report_date, state_code, department, COUNT(*),
-       SUM(CASE WHEN courses_completed >= 1 THEN 1 ELSE 0 END),
-       SUM(CASE WHEN courses_completed >= 3 THEN 1 ELSE 0 END),
-       SUM(CASE WHEN courses_completed < 3 THEN 1 ELSE 0 END),
-       SUM(CASE WHEN courses_completed = 0 THEN 1 ELSE 0 END),
-       SUM(completions),
-       CAST(FLOOR((SUM(completed_seconds) * 100 + 1800) / 3600.0) / 100.0 AS NUMERIC(18,2)),
-       SUM(certificates)
-FROM r_user
-GROUP BY state_code, department;
+SELECT :report_date, d.state_code, d.department, d.registered_users, d.users_with_completion, d.users_with_3plus,
+       d.registered_users - d.users_with_3plus, d.registered_users - d.users_with_completion,
+       d.course_completions,
+       CAST(FLOOR((d.completed_seconds * 100 + 1800) / 3600.0) / 100.0 AS NUMERIC(18,2)),
+       d.certificates_issued
+FROM r_dept AS d;
 
 -- Feed status: the latest processing of each feed delivered for the date.
 -- Held unknown_user rows that have loaded since count as loaded, so the status
@@ -199,6 +213,7 @@ WHERE q.report_date = :report_date AND q.released_load_id IS NULL
 GROUP BY q.state_code, q.feed, q.reason;
 
 DROP VIEW r_counted;
+DROP TABLE r_dept;
 DROP TABLE r_state;
 DROP TABLE r_nat;
 DROP TABLE r_mkey;

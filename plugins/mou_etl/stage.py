@@ -554,7 +554,8 @@ def stage_file(
     db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE stgq_{feed.name} AS
-        SELECT c.rowid + 1 AS record_no, c.rowid + 1 + {header_lines} + {before} AS line_no, c.reason, c.detail,
+        SELECT c.rowid + 1 AS record_no, CAST(c.rowid + 1 + {header_lines} + {before} AS BIGINT) AS line_no,
+               c.reason, c.detail,
                c.s_user_id AS user_id,
                coalesce(c.raw_values, CAST({stored_json} AS VARCHAR)) AS raw_values,
                {key_content} AS key_content_id, {key_batch} AS key_batch_id

@@ -1,7 +1,8 @@
 """transfer.copy_insert: a staged DuckDB query's rows into a PostgreSQL table
-by COPY, read while DuckDB writes them. Values arrive as they were (NULL and
-the empty string apart, quotes, line breaks, Hindi, dates, numbers), and an
-export that fails half-way leaves nothing behind."""
+by binary COPY, batch by batch as DuckDB streams them. Values arrive as they
+were (NULL and the empty string apart, quotes, line breaks, Hindi, dates,
+numbers), in the target column's type, and an export that fails half-way
+leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -77,29 +78,62 @@ def test_export_failing_half_way_leaves_nothing(pg, monkeypatch):
     failing = INSERT.replace("SELECT :state_code, n,", "SELECT :state_code, CASE WHEN n < 2900000 THEN n "
                              "ELSE CAST(error('export broke at ' || n) AS BIGINT) END,")
     sent = []
-    real_open = open
+    real_encoder = transfer.ArrowToPostgresBinaryEncoder
 
-    class CountingFile:  # what the reader passed on to COPY, in bytes
-        def __init__(self, *args):
-            self.fh = real_open(*args)
+    class CountingEncoder:  # the rows encoded for COPY, batch by batch
+        def __init__(self, schema):
+            self.encoder = real_encoder(schema)
 
-        def read(self, n=-1):
-            block = self.fh.read(n)
-            sent.append(len(block))
-            return block
+        def write_header(self):
+            return self.encoder.write_header()
 
-        def __enter__(self):
-            return self
+        def write_batch(self, batch):
+            sent.append(batch.num_rows)
+            return self.encoder.write_batch(batch)
 
-        def __exit__(self, *exc):
-            self.fh.close()
+        def finish(self):
+            return self.encoder.finish()
 
-    monkeypatch.setattr(transfer, "open", CountingFile, raising=False)
-    with pytest.raises(duckdb.Error, match="export broke"):
+    monkeypatch.setattr(transfer, "ArrowToPostgresBinaryEncoder", CountingEncoder)
+    with pytest.raises(transfer.TransferError, match="COPY into t_target: reading the staged rows failed: .*export broke"):
         with pg.begin():
             transfer.copy_insert(db, pg, failing, {"state_code": "UP"})
     assert sum(sent) > 0, "the failure came before any row was sent: this test did not test the half-way case"
     assert _rows(pg) == []
+    # the DuckDB connection is free again (the failed result was closed)
+    assert db.execute("SELECT count(*) FROM stg_t").fetchall() == [(3000000,)]
+
+
+def test_value_in_a_narrower_column_type_is_cast(pg):
+    """The staged query gives INTEGER and a literal: each is cast to the target
+    column's type (a binary COPY accepts no other)."""
+    db = duckdb.connect()
+    db.execute("CREATE TABLE stg_t (n INTEGER, name VARCHAR, day VARCHAR, pct FLOAT, ok BOOLEAN)")
+    db.execute("INSERT INTO stg_t VALUES (7, 'a', '2026-03-01', 0.5, true)")
+    with pg.begin():
+        assert transfer.copy_insert(db, pg, INSERT, {"state_code": "UP"}) == 1
+    assert _rows(pg) == [("UP", 7, "a", date(2026, 3, 1), 0.5, True)]
+
+
+def test_unknown_column_named(pg):
+    db = duckdb.connect()
+    db.execute("CREATE TABLE stg_t (n BIGINT)")
+    with pytest.raises(ValueError, match="COPY into t_target: no column nope"):
+        with pg.begin():
+            transfer.copy_insert(db, pg, "INSERT INTO t_target (state_code, nope) SELECT 'UP', n FROM stg_t", {})
+
+
+def test_push_table_makes_a_typed_temp_table(pg):
+    db = duckdb.connect()
+    db.execute("CREATE TABLE stgq_x AS SELECT CAST(i AS BIGINT) AS record_no, 'why ' || i AS reason, "
+               "CASE WHEN i = 1 THEN NULL ELSE DATE '2026-01-01' + CAST(i AS INTEGER) END AS day FROM range(3) AS r(i)")
+    with pg.begin():
+        assert transfer.push_table(db, pg, "stgq_x") == 3
+        kinds = pg.execute(sa.text("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a "
+                                   "WHERE a.attrelid = 'stgq_x'::regclass AND a.attnum > 0 ORDER BY a.attnum")).all()
+        rows = pg.execute(sa.text("SELECT * FROM stgq_x ORDER BY record_no")).all()
+    assert kinds == [("record_no", "bigint"), ("reason", "text"), ("day", "date")]
+    assert rows == [(0, "why 0", date(2026, 1, 1)), (1, "why 1", None), (2, "why 2", date(2026, 1, 3))]
 
 
 def test_only_an_insert_select_is_accepted(pg):

@@ -4,8 +4,8 @@ with COPY (psycopg 3), the database's bulk path, in constant memory.
 Rows go from DuckDB to PostgreSQL in COPY's binary format: DuckDB streams the
 query's result as Arrow record batches (``BATCH_ROWS`` rows each), ``pgpq``
 encodes each batch, and psycopg sends it, so PostgreSQL parses no text (no
-CSV, no date or number input functions: the UP completion COPY took 22 s as
-CSV, 13.5 s as binary). The feed's good rows go straight into their ``core``
+CSV, no date or number input functions: both UP feeds' COPY took 22-24 s as
+CSV, 14.4 s as binary; README, "Performance"). The feed's good rows go straight into their ``core``
 table (``copy_insert``); its quarantined and held rows into temporary tables
 (``push_staged``). Rows from PostgreSQL to DuckDB (the registered users) go as
 CSV (``pull_to_file``).
@@ -106,9 +106,10 @@ def push_table(db, conn: Connection, table: str) -> int:
     (dropped at the end of the caller's transaction)."""
     columns = []
     for name, kind, *_ in db.execute(f"DESCRIBE {table}").fetchall():
-        if str(kind).upper() not in _PG_TYPE:
+        pg_type = _PG_TYPE.get(str(kind).upper())
+        if pg_type is None:
             raise ValueError(f"{table}.{name}: DuckDB type {kind} has no binary COPY mapping")
-        columns.append((name, _PG_TYPE[str(kind).upper()]))
+        columns.append((name, pg_type))
     ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns)
     pg = _psycopg(conn)
     with pg.cursor() as cur:

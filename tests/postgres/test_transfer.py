@@ -139,3 +139,13 @@ def test_push_table_makes_a_typed_temp_table(pg):
 def test_only_an_insert_select_is_accepted(pg):
     with pytest.raises(ValueError, match="INSERT INTO t"):
         transfer.copy_insert(duckdb.connect(), pg, "DELETE FROM t_target", {})
+
+
+def test_push_table_refuses_a_type_without_binary_mapping(pg):
+    """A staged column of a type the binary COPY has no mapping for (HUGEINT,
+    what a DuckDB sum gives) is named, not sent as something else."""
+    db = duckdb.connect()
+    db.execute("CREATE TABLE stgq_y AS SELECT CAST(1 AS BIGINT) AS record_no, sum(i) AS line_no FROM range(3) AS r(i)")
+    with pytest.raises(ValueError, match="stgq_y.line_no: DuckDB type HUGEINT has no binary COPY mapping"):
+        with pg.begin():
+            transfer.push_table(db, pg, "stgq_y")
